@@ -1,0 +1,4 @@
+export * from './lock-ids';
+export * from './data-source';
+export * from './migrator';
+export * from './tx';

@@ -1,0 +1,3 @@
+export * from './pg-admin';
+export * from './nats-admin';
+export * from './test-db';

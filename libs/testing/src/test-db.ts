@@ -1,0 +1,43 @@
+// A per-suite database for integration tests: `const db = useTestDatabase()` at the top of a
+// describe block gives a fresh migrated database for that suite, dropped afterwards.
+import { DataSource } from 'typeorm';
+import { createDataSource } from '../../db/src';
+import { ALL_MIGRATIONS } from '../../../migrations';
+import { cloneTemplate, dropDatabase } from './pg-admin';
+
+export interface TestDatabase {
+  /** Connection URL of the suite's database (valid inside tests and hooks). */
+  readonly url: string;
+  readonly name: string;
+  /** A DataSource on the database, initialised lazily (entities registered by the caller). */
+  dataSource(): Promise<DataSource>;
+}
+
+export function useTestDatabase(): TestDatabase {
+  let name = '';
+  let url = '';
+  let ds: DataSource | undefined;
+  beforeAll(async () => {
+    ({ name, url } = await cloneTemplate());
+  });
+  afterAll(async () => {
+    if (ds?.isInitialized) await ds.destroy();
+    if (name) await dropDatabase(name);
+  });
+  return {
+    get url() {
+      if (!url) throw new Error('test database is not ready: use it inside tests or hooks');
+      return url;
+    },
+    get name() {
+      return name;
+    },
+    async dataSource() {
+      if (!ds) {
+        ds = createDataSource({ url: this.url, poolSize: 4, applicationName: 'agentmesh-test', migrations: ALL_MIGRATIONS });
+        await ds.initialize();
+      }
+      return ds;
+    },
+  };
+}
