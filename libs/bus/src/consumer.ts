@@ -1,0 +1,126 @@
+// The consume loop of one durable pull consumer. A message is acked only after its handler
+// resolved (handlers commit their transaction before resolving); a failure naks it with the
+// consumer's backoff; once it has failed maxDeliver times, or cannot be decoded at all, it is
+// published to the dead-letter stream with the error and then acked, so it never blocks
+// the stream and is never silently lost.
+import type { JsMsg } from '@nats-io/jetstream';
+import { SpanKind } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import type { DeadLetter } from '@agentmesh/contracts';
+import { Metrics, withSpanFrom } from '@agentmesh/observability';
+import { decodeJson, encodeJson, headersToCarrier, PayloadDecodeError } from './codec';
+import { NatsService } from './nats.service';
+import { ConsumerDef } from './streams';
+import { Subjects } from './subjects';
+
+export interface DeliveryMeta {
+  subject: string;
+  headers: Record<string, string>;
+  streamSeq: number;
+  deliveryCount: number;
+  /** Tell the server the handler is still working (extends the ack deadline). */
+  working(): void;
+}
+
+export type JetStreamHandler = (payload: unknown, meta: DeliveryMeta) => Promise<void>;
+
+/** Throw from a handler when retrying cannot help (invalid payload): dead-letters at once. */
+export class PermanentMessageError extends Error {}
+
+export class ConsumerRunner {
+  private stopRequested = false;
+  private loop?: Promise<void>;
+  private messages?: { stop(): void; close(): Promise<void | Error> };
+  private readonly processed;
+  private readonly deadLetters;
+
+  constructor(
+    private readonly nats: NatsService,
+    private readonly def: ConsumerDef,
+    private readonly handler: JetStreamHandler,
+    private readonly logger: Logger,
+    metrics: Metrics,
+  ) {
+    this.processed = metrics.counter('consumer_messages_total', 'JetStream messages handled', ['consumer', 'outcome']);
+    this.deadLetters = metrics.counter('dead_letters_total', 'Messages moved to the dead-letter stream', ['consumer']);
+  }
+
+  async start(): Promise<void> {
+    const stream = this.nats.catalog.streamName(this.def.stream);
+    const consumer = await this.nats.js().consumers.get(stream, this.def.durable);
+    const messages = await consumer.consume({ max_messages: 64 });
+    this.messages = messages;
+    this.loop = (async () => {
+      for await (const m of messages) {
+        await this.handleOne(m);
+        if (this.stopRequested) break;
+      }
+    })().catch((e) => this.logger.error({ err: e, consumer: this.def.durable }, 'consumer loop failed'));
+  }
+
+  /** Stops pulling and waits for the message in hand to finish. */
+  async stop(): Promise<void> {
+    this.stopRequested = true;
+    this.messages?.stop();
+    await this.loop;
+  }
+
+  async handleOne(m: JsMsg): Promise<void> {
+    const deliveries = m.info.deliveryCount;
+    const carrier = headersToCarrier(m.headers);
+    try {
+      if (deliveries > this.def.maxDeliver) {
+        throw new PermanentMessageError(`delivered ${deliveries} times without completing (handler crashed or timed out)`);
+      }
+      const payload = decodeJson(m.data);
+      await withSpanFrom(`consume ${this.def.durable}`, carrier, SpanKind.CONSUMER, () =>
+        this.handler(payload, {
+          subject: m.subject,
+          headers: carrier,
+          streamSeq: m.seq,
+          deliveryCount: deliveries,
+          working: () => m.working(),
+        }),
+      );
+      await m.ackAck();
+      this.processed.labels(this.def.durable, 'ok').inc();
+    } catch (e) {
+      const permanent = e instanceof PermanentMessageError || e instanceof PayloadDecodeError;
+      if (permanent || deliveries >= this.def.maxDeliver) {
+        await this.deadLetter(m, e as Error);
+      } else {
+        const delay = this.def.backoffMs[Math.min(deliveries - 1, this.def.backoffMs.length - 1)] ?? 1000;
+        m.nak(delay);
+        this.processed.labels(this.def.durable, 'retry').inc();
+        this.logger.warn({ err: e, consumer: this.def.durable, subject: m.subject, deliveries, retry_in_ms: delay }, 'message handler failed; will retry');
+      }
+    }
+  }
+
+  private async deadLetter(m: JsMsg, error: Error): Promise<void> {
+    const streamKey = this.def.stream;
+    const letter: DeadLetter = {
+      v: 1,
+      stream: this.nats.catalog.streamName(streamKey),
+      consumer: this.def.durable,
+      subject: m.subject,
+      stream_seq: m.seq,
+      deliveries: m.info.deliveryCount,
+      error: error.message,
+      failed_at: new Date().toISOString(),
+      data_b64: Buffer.from(m.data).toString('base64'),
+    };
+    const subject = this.nats.catalog.subject(Subjects.deadLetter, streamKey);
+    try {
+      await this.nats.js().publish(subject, encodeJson(letter), { msgID: `dlq:${letter.stream}:${this.def.durable}:${m.seq}` });
+      await m.ackAck();
+      this.deadLetters.labels(this.def.durable).inc();
+      this.processed.labels(this.def.durable, 'dead_letter').inc();
+      this.logger.error({ consumer: this.def.durable, subject: m.subject, seq: m.seq, error: error.message }, 'message moved to dead-letter stream');
+    } catch (e) {
+      // Could not record the failure: leave the message for redelivery rather than lose it.
+      m.nak(5000);
+      this.logger.error({ err: e, consumer: this.def.durable }, 'dead-lettering failed; message will be redelivered');
+    }
+  }
+}

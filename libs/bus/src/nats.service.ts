@@ -1,0 +1,102 @@
+// The one NATS connection of a process. It reconnects forever (with jittered backoff);
+// readiness is red while disconnected and green again after reconnecting. On shutdown it
+// drains: subscriptions finish the messages they hold, then the connection closes.
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { connect, NatsConnection } from '@nats-io/transport-node';
+import { jetstream, JetStreamClient, jetstreamManager, JetStreamManager } from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import { LOGGER, Metrics, ReadinessService } from '@agentmesh/observability';
+import { SubjectCatalog } from './subjects';
+
+export interface NatsOptions {
+  servers: string[];
+  token?: string;
+  prefix: string;
+  name: string;
+}
+
+export const NATS_OPTIONS = Symbol('agentmesh.nats.options');
+
+@Injectable()
+export class NatsService implements OnApplicationShutdown {
+  private conn?: NatsConnection;
+  private connected = false;
+  private jsClient?: JetStreamClient;
+  private jsm?: JetStreamManager;
+  readonly catalog: SubjectCatalog;
+
+  constructor(
+    @Inject(NATS_OPTIONS) private readonly opts: NatsOptions,
+    @Inject(LOGGER) private readonly logger: Logger,
+    readiness: ReadinessService,
+    private readonly metrics: Metrics,
+  ) {
+    this.catalog = new SubjectCatalog(opts.prefix);
+    readiness.register('nats', async () => {
+      if (!this.conn || !this.connected) throw new Error('not connected to NATS');
+      await this.conn.flush();
+    });
+  }
+
+  /** Connects, waiting (and logging) until the server is reachable. */
+  async connect(): Promise<void> {
+    if (this.conn) return;
+    const up = this.metrics.gauge('nats_connected', '1 while the NATS connection is up');
+    this.conn = await connect({
+      servers: this.opts.servers,
+      name: this.opts.name,
+      token: this.opts.token,
+      waitOnFirstConnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 1000,
+      reconnectJitter: 500,
+      pingInterval: 10_000,
+      maxPingOut: 3,
+    });
+    this.connected = true;
+    up.set(1);
+    this.logger.info({ server: this.conn.getServer() }, 'connected to NATS');
+    void (async () => {
+      for await (const s of this.conn!.status()) {
+        if (s.type === 'disconnect') {
+          this.connected = false;
+          up.set(0);
+          this.logger.warn({ server: s.server }, 'NATS disconnected; reconnecting');
+        } else if (s.type === 'reconnect') {
+          this.connected = true;
+          up.set(1);
+          this.logger.info({ server: s.server }, 'NATS reconnected');
+        }
+      }
+    })();
+  }
+
+  get nc(): NatsConnection {
+    if (!this.conn) throw new Error('NATS is not connected yet');
+    return this.conn;
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  js(): JetStreamClient {
+    return (this.jsClient ??= jetstream(this.nc));
+  }
+
+  async manager(): Promise<JetStreamManager> {
+    return (this.jsm ??= await jetstreamManager(this.nc));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const c = this.conn;
+    if (!c || c.isClosed()) return;
+    try {
+      await c.drain();
+    } catch (e) {
+      this.logger.warn({ err: e }, 'NATS drain failed; closing');
+      await c.close();
+    }
+    this.connected = false;
+  }
+}

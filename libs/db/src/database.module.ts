@@ -1,0 +1,65 @@
+// Nest module providing the process's DataSource. It connects at boot (retrying while
+// Postgres comes up), registers the `postgres` and `schema` readiness checks (the schema
+// check fails while migrations this build knows about are pending), and closes the pool
+// last on shutdown.
+import { DynamicModule, Global, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { Logger } from 'pino';
+import { LOGGER, ReadinessService } from '@agentmesh/observability';
+import { createDataSource, DataSourceConfig } from './data-source';
+import { migrationStatus } from './migrator';
+
+const CONNECT_ATTEMPTS = 30;
+const CONNECT_RETRY_MS = 2000;
+
+@Injectable()
+class DataSourceCloser implements OnApplicationShutdown {
+  constructor(private readonly ds: DataSource) {}
+  async onApplicationShutdown(): Promise<void> {
+    if (this.ds.isInitialized) await this.ds.destroy();
+  }
+}
+
+export async function connectWithRetry(ds: DataSource, logger: Logger, attempts = CONNECT_ATTEMPTS): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      await ds.initialize();
+      return;
+    } catch (e) {
+      if (i >= attempts) throw e;
+      logger.warn({ attempt: i, err: (e as Error).message }, 'Postgres not reachable yet; retrying');
+      await new Promise((r) => setTimeout(r, CONNECT_RETRY_MS));
+    }
+  }
+}
+
+@Global()
+@Module({})
+export class DatabaseModule {
+  static forRoot(cfg: DataSourceConfig): DynamicModule {
+    return {
+      module: DatabaseModule,
+      providers: [
+        {
+          provide: DataSource,
+          inject: [LOGGER, ReadinessService],
+          useFactory: async (logger: Logger, readiness: ReadinessService) => {
+            const ds = createDataSource(cfg);
+            await connectWithRetry(ds, logger);
+            readiness.register('postgres', async () => {
+              await ds.query('SELECT 1');
+            });
+            readiness.register('schema', async () => {
+              const s = await migrationStatus(ds);
+              if (s.pending.length > 0) throw new Error(`${s.pending.length} migration(s) pending: run npm run migrate (${s.pending.join(', ')})`);
+            });
+            return ds;
+          },
+        },
+        DataSourceCloser,
+      ],
+      exports: [DataSource],
+    };
+  }
+}
+

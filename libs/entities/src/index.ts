@@ -1,0 +1,2 @@
+export * from './identity.entities';
+export * from './all-entities';

@@ -1,0 +1,120 @@
+// Starts any agentmesh app the same way: validate config (exit 2 naming every bad
+// variable), init tracing and logging, build the Nest app on Fastify, listen, and on
+// SIGTERM/SIGINT drain: readiness goes red, Nest shutdown hooks stop intake and finish
+// in-flight work, connections close; a hard deadline exits if draining hangs.
+import { DynamicModule, INestApplication, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { ConfigError } from '@agentmesh/config';
+import type { Logger } from 'pino';
+import { createLogger } from './logger';
+import { genRequestId, installHttpHooks } from './http-hooks';
+import { Metrics } from './metrics';
+import { PinoNestLogger } from './nest-logger';
+import { ReadinessService } from './health';
+import { initTracing, shutdownTracing } from './tracing';
+
+export interface BootstrapOptions<C> {
+  app: string;
+  loadConfig: () => C;
+  /** Builds the root module from the validated config and shared singletons. */
+  module: (cfg: C, shared: { logger: Logger; metrics: Metrics }) => Type<unknown> | DynamicModule;
+  listen: (cfg: C) => { host: string; port: number };
+  logLevel: (cfg: C) => string;
+  otlpEndpoint: (cfg: C) => string | undefined;
+  gracePeriodMs: (cfg: C) => number;
+  /** Extra setup on the created app (filters, OpenAPI) before listen. */
+  configure?: (app: NestFastifyApplication, cfg: C, logger: Logger) => void | Promise<void>;
+  bodyLimit?: number;
+}
+
+export interface RunningApp {
+  app: INestApplication;
+  url: string;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+export async function startApp<C>(opts: BootstrapOptions<C>): Promise<RunningApp> {
+  const cfg = opts.loadConfig();
+  initTracing(opts.app, opts.otlpEndpoint(cfg));
+  const logger = createLogger(opts.app, opts.logLevel(cfg));
+  const metrics = new Metrics(opts.app);
+  const adapter = new FastifyAdapter({
+    logger: false,
+    genReqId: genRequestId,
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    trustProxy: false,
+  });
+  installHttpHooks(adapter.getInstance(), logger, metrics);
+  const app = await NestFactory.create<NestFastifyApplication>(opts.module(cfg, { logger, metrics }), adapter, {
+    logger: new PinoNestLogger(logger),
+    bufferLogs: false,
+    abortOnError: false,
+  });
+  app.enableShutdownHooks([]);
+  await opts.configure?.(app, cfg, logger);
+  const { host, port } = opts.listen(cfg);
+  await app.listen(port, host);
+  const address = app.getHttpServer().address();
+  const boundPort = typeof address === 'object' && address ? address.port : port;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${boundPort}`;
+  logger.info({ url }, `${opts.app} listening`);
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      app.get(ReadinessService).markDraining();
+      await app.close();
+      await shutdownTracing();
+    })());
+  return { app, url, logger, close };
+}
+
+/** Entry point for `main.ts`: starts the app and wires signals to a bounded drain. */
+export function runMain<C>(opts: BootstrapOptions<C>): void {
+  let grace = 25_000;
+  startApp({
+    ...opts,
+    loadConfig: () => {
+      const cfg = opts.loadConfig();
+      grace = opts.gracePeriodMs(cfg);
+      return cfg;
+    },
+  }).then(
+    (running) => {
+      let signalled = false;
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (signalled) return;
+        signalled = true;
+        running.logger.info({ signal, grace_ms: grace }, 'shutting down: draining in-flight work');
+        const deadline = setTimeout(() => {
+          running.logger.error({ grace_ms: grace }, 'shutdown grace period exceeded; exiting');
+          process.exit(1);
+        }, grace + 5000);
+        deadline.unref();
+        running.close().then(
+          () => {
+            running.logger.info('shutdown complete');
+            running.logger.flush?.();
+            process.exit(0);
+          },
+          (e: unknown) => {
+            running.logger.error({ err: e }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    },
+    (e: unknown) => {
+      if (e instanceof ConfigError) {
+        process.stderr.write(`${opts.app}: ${e.message}\n`);
+        process.exit(2);
+      }
+      process.stderr.write(`${opts.app}: failed to start: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

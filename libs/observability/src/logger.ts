@@ -1,0 +1,38 @@
+// pino JSON logger shared by every app. Each line carries the app name and, when a span is
+// active, its trace and span ids; credentials are redacted wherever they appear.
+import pino, { Logger } from 'pino';
+import { trace } from '@opentelemetry/api';
+
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["coder-session-token"]',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.old_password',
+  '*.session_token',
+  '*.api_key',
+  '*.key',
+  '*.token',
+  'password',
+  'api_key',
+];
+
+export function createLogger(app: string, level: string): Logger {
+  return pino({
+    level,
+    base: { app },
+    messageKey: 'msg',
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    mixin() {
+      const span = trace.getActiveSpan();
+      if (!span) return {};
+      const ctx = span.spanContext();
+      return { trace_id: ctx.traceId, span_id: ctx.spanId };
+    },
+  });
+}
+
+export type { Logger };
