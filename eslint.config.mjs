@@ -6,6 +6,42 @@ import prettier from 'eslint-config-prettier';
 
 const lib = (name, deps) => ({ sourceTag: `scope:${name}`, onlyDependOnLibsWithTags: deps.map((d) => `scope:${d}`) });
 
+const libRules = [
+  ['contracts', []],
+  ['config', []],
+  ['crypto', []],
+  ['rbac', ['contracts']],
+  ['observability', ['config']],
+  ['db', ['config', 'observability']],
+  ['entities', ['db', 'contracts', 'crypto']],
+  ['bus', ['config', 'observability', 'contracts', 'db']],
+  ['llm', ['config', 'observability', 'contracts']],
+  ['migrations', ['db', 'config', 'observability', 'crypto', 'entities']],
+];
+
+/** The constraints; tests (and only tests) may also use the `testing` harness. */
+const boundaries = (forTests) => [
+  'error',
+  {
+    enforceBuildableLibDependency: false,
+    allow: [],
+    depConstraints: [
+      {
+        // Direct dependencies only: libs' own tests use `testing`, which must not make every
+        // app that uses those libs look like it depends on the test harness.
+        sourceTag: 'type:app',
+        onlyDependOnLibsWithTags: [
+          'type:migrations',
+          ...libRules.map(([name]) => `scope:${name}`),
+          ...(forTests ? ['scope:testing'] : []),
+        ],
+      },
+      ...libRules.map(([name, deps]) => lib(name, forTests ? [...deps, 'testing'] : deps)),
+      { sourceTag: 'scope:testing', onlyDependOnLibsWithTags: ['*'] },
+    ],
+  },
+];
+
 export default [
   { ignores: ['**/node_modules/**', '**/dist/**', '.data/**', '.nx/**', 'coverage/**', 'deploy/**'] },
   ...nx.configs['flat/base'],
@@ -14,31 +50,7 @@ export default [
   {
     files: ['**/*.ts'],
     rules: {
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          enforceBuildableLibDependency: false,
-          allow: [],
-          depConstraints: [
-            {
-              sourceTag: 'type:app',
-              onlyDependOnLibsWithTags: ['type:lib', 'type:migrations'],
-              notDependOnLibsWithTags: ['scope:testing', 'type:app'],
-            },
-            lib('contracts', []),
-            lib('config', []),
-            lib('crypto', []),
-            lib('rbac', ['contracts']),
-            lib('observability', ['config']),
-            lib('db', ['config', 'observability']),
-            lib('entities', ['db', 'contracts', 'crypto']),
-            lib('bus', ['config', 'observability', 'contracts', 'db']),
-            lib('llm', ['config', 'observability', 'contracts']),
-            lib('migrations', ['db', 'config', 'observability', 'crypto', 'entities']),
-            { sourceTag: 'scope:testing', onlyDependOnLibsWithTags: ['*'] },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': boundaries(false),
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-explicit-any': 'error',
       'no-console': 'error',
@@ -49,6 +61,10 @@ export default [
     // Tests, benches and scripts may print and use loose typing for fixtures.
     files: ['**/*.spec.ts', 'bench/**', 'scripts/**', 'libs/testing/**', '**/cli.ts'],
     rules: { 'no-console': 'off' },
+  },
+  {
+    files: ['**/*.spec.ts', '**/test/**/*.ts'],
+    rules: { '@nx/enforce-module-boundaries': boundaries(true), '@typescript-eslint/no-non-null-assertion': 'off' },
   },
   { files: ['**/*.mjs', '**/*.js'], rules: { 'no-console': 'off' } },
 ];

@@ -42,7 +42,7 @@ export class NatsService implements OnApplicationShutdown {
   async connect(): Promise<void> {
     if (this.conn) return;
     const up = this.metrics.gauge('nats_connected', '1 while the NATS connection is up');
-    this.conn = await connect({
+    const conn = await connect({
       servers: this.opts.servers,
       name: this.opts.name,
       token: this.opts.token,
@@ -53,11 +53,12 @@ export class NatsService implements OnApplicationShutdown {
       pingInterval: 10_000,
       maxPingOut: 3,
     });
+    this.conn = conn;
     this.connected = true;
     up.set(1);
-    this.logger.info({ server: this.conn.getServer() }, 'connected to NATS');
+    this.logger.info({ server: conn.getServer() }, 'connected to NATS');
     void (async () => {
-      for await (const s of this.conn!.status()) {
+      for await (const s of conn.status()) {
         if (s.type === 'disconnect') {
           this.connected = false;
           up.set(0);

@@ -48,10 +48,10 @@ function fail(msg: string): never {
 }
 
 export const v = {
-  string<O extends Opts<string>>(opts: O): VarSpec<string, Present<O>> {
+  string<const O extends Opts<string>>(opts: O): VarSpec<string, Present<O>> {
     return { ...opts, parse: (raw) => raw };
   },
-  int<O extends Opts<number> & { min?: number; max?: number }>(opts: O): VarSpec<number, Present<O>> {
+  int<const O extends Opts<number> & { min?: number; max?: number }>(opts: O): VarSpec<number, Present<O>> {
     return {
       ...opts,
       parse(raw) {
@@ -64,10 +64,10 @@ export const v = {
       },
     };
   },
-  port<O extends Opts<number>>(opts: O): VarSpec<number, Present<O>> {
+  port<const O extends Opts<number>>(opts: O): VarSpec<number, Present<O>> {
     return v.int({ ...opts, min: 0, max: 65535 }) as VarSpec<number, Present<O>>;
   },
-  bool<O extends Opts<boolean>>(opts: O): VarSpec<boolean, Present<O>> {
+  bool<const O extends Opts<boolean>>(opts: O): VarSpec<boolean, Present<O>> {
     return {
       ...opts,
       parse(raw) {
@@ -78,7 +78,7 @@ export const v = {
       },
     };
   },
-  oneOf<T extends string, O extends Opts<T>>(values: readonly T[], opts: O): VarSpec<T, Present<O>> {
+  oneOf<T extends string, const O extends Opts<T>>(values: readonly T[], opts: O): VarSpec<T, Present<O>> {
     return {
       ...opts,
       parse(raw) {
@@ -88,7 +88,7 @@ export const v = {
       },
     };
   },
-  url<O extends Opts<string> & { protocols: readonly string[] }>(opts: O): VarSpec<string, Present<O>> {
+  url<const O extends Opts<string> & { protocols: readonly string[] }>(opts: O): VarSpec<string, Present<O>> {
     return {
       ...opts,
       parse(raw) {
@@ -106,7 +106,7 @@ export const v = {
     };
   },
   /** Comma-separated list of URLs (NATS accepts several seed servers). */
-  urlList<O extends Opts<string[]> & { protocols: readonly string[] }>(opts: O): VarSpec<string[], Present<O>> {
+  urlList<const O extends Opts<string[]> & { protocols: readonly string[] }>(opts: O): VarSpec<string[], Present<O>> {
     const one = v.url({ description: opts.description, apps: opts.apps, protocols: opts.protocols });
     return {
       ...opts,
@@ -121,7 +121,7 @@ export const v = {
     };
   },
   /** Durations as milliseconds: "1500", "1500ms", "30s", "10m", "1h". */
-  duration<O extends Opts<number> & { min?: number }>(opts: O): VarSpec<number, Present<O>> {
+  duration<const O extends Opts<number> & { min?: number }>(opts: O): VarSpec<number, Present<O>> {
     return {
       ...opts,
       parse(raw) {

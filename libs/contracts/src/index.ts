@@ -1,3 +1,5 @@
 export * from './errors';
 export * from './users';
 export * from './events';
+export * from './time';
+export * from './client';

@@ -14,7 +14,7 @@ export interface MigrationStatus {
   unknown: string[];
 }
 
-export async function migrate(ds: DataSource, log: (msg: string) => void = () => {}): Promise<string[]> {
+export async function migrate(ds: DataSource, log: (msg: string) => void = () => undefined): Promise<string[]> {
   const runner = ds.createQueryRunner();
   await runner.connect();
   try {

@@ -1,2 +1,3 @@
 export * from './identity.entities';
 export * from './all-entities';
+export * from './queries/users.queries';

@@ -1,7 +1,7 @@
 // pino JSON logger shared by every app. Each line carries the app name and, when a span is
 // active, its trace and span ids; credentials are redacted wherever they appear.
 import pino, { Logger } from 'pino';
-import { trace } from '@opentelemetry/api';
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 
 export const REDACT_PATHS = [
   'req.headers.authorization',
@@ -28,8 +28,8 @@ export function createLogger(app: string, level: string): Logger {
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     mixin() {
       const span = trace.getActiveSpan();
-      if (!span) return {};
-      const ctx = span.spanContext();
+      const ctx = span?.spanContext();
+      if (!ctx || !isSpanContextValid(ctx)) return {};
       return { trace_id: ctx.traceId, span_id: ctx.spanId };
     },
   });

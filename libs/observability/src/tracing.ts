@@ -1,16 +1,27 @@
 // OpenTelemetry: the SDK is always started so trace context exists for logs and propagates
 // across HTTP and NATS; spans are exported over OTLP/HTTP only when an endpoint is configured.
 import { context, propagation, Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import { NodeSDK, tracing } from '@opentelemetry/sdk-node';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 
 let sdk: NodeSDK | undefined;
+
+const DISCARD: tracing.SpanProcessor = {
+  onStart: () => undefined,
+  onEnd: () => undefined,
+  forceFlush: async () => undefined,
+  shutdown: async () => undefined,
+};
 
 export function initTracing(serviceName: string, otlpEndpoint?: string): void {
   if (sdk) return;
   sdk = new NodeSDK({
     serviceName,
-    traceExporter: otlpEndpoint ? new OTLPTraceExporter({ url: `${otlpEndpoint.replace(/\/$/, '')}/v1/traces` }) : undefined,
+    // Without an endpoint spans are still created (trace ids in logs, propagation over HTTP
+    // and NATS) but go nowhere; the SDK would otherwise default to an OTLP exporter.
+    ...(otlpEndpoint
+      ? { traceExporter: new OTLPTraceExporter({ url: `${otlpEndpoint.replace(/\/$/, '')}/v1/traces` }) }
+      : { spanProcessors: [DISCARD] }),
     instrumentations: [],
     // Resource detectors probe the environment (and cloud metadata endpoints); not wanted.
     resourceDetectors: [],

@@ -6,7 +6,11 @@ import { isActionOf, type Action, type ActionOf, type ResourceType } from './act
 import { Ladder, ladderAllows, memberOrgs, type Vote } from './ladder';
 import type { RbacObject, Role, Scope, Subject } from './model';
 
-export function authorize<T extends ResourceType>(subject: Subject, action: ActionOf<T>, object: RbacObject<T>): boolean {
+export function authorize<T extends ResourceType>(
+  subject: Subject,
+  action: ActionOf<T>,
+  object: RbacObject<T>,
+): boolean {
   // Untyped callers (JSON, tests) can still pass a verb the type does not have: deny it.
   if (!isActionOf(object.type, action)) return false;
   return (

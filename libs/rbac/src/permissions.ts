@@ -3,14 +3,16 @@
 import { RESOURCE_TYPES, type ActionOf, type ResourceType, type Wildcard } from './actions-resources';
 import type { Permission } from './model';
 
-export type Grants = { readonly [T in ResourceType]?: readonly ActionOf<T>[] | Wildcard };
+type Grants = { readonly [T in ResourceType]?: readonly ActionOf<T>[] | Wildcard };
 
 function build(grants: Grants, negate: boolean): Permission[] {
   const out: Permission[] = [];
   for (const type of RESOURCE_TYPES) {
     const actions = grants[type];
     if (actions === undefined) continue;
-    for (const action of actions === '*' ? ['*' as const] : actions) out.push({ negate, resourceType: type, action });
+    for (const action of actions === '*' ? ['*' as const] : actions) {
+      out.push({ negate, resourceType: type, action });
+    }
   }
   return out;
 }

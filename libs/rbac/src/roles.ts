@@ -340,7 +340,11 @@ export class UnknownRoleError extends Error {
     readonly role: string,
     readonly organizationId?: string,
   ) {
-    super(organizationId ? `unknown role "${role}" in organization ${organizationId}` : `unknown site role "${role}"`);
+    super(
+      organizationId
+        ? `unknown role "${role}" in organization ${organizationId}`
+        : `unknown site role "${role}"`,
+    );
     this.name = 'UnknownRoleError';
   }
 }

@@ -31,7 +31,10 @@ export function isScopeName(name: string): boolean {
  * The scope granted by a set of scope names (their union), limited to the allow list.
  * Throws on an unknown name: stored scopes are validated on the way in, so one here is corrupt.
  */
-export function scopeFromNames(names: readonly string[], allowList: readonly AllowListEntry[] = EVERYTHING): Scope {
+export function scopeFromNames(
+  names: readonly string[],
+  allowList: readonly AllowListEntry[] = EVERYTHING,
+): Scope {
   const site = names.flatMap((name) => {
     const perms = scopePermissions(name);
     if (!perms) throw new Error(`unknown API key scope "${name}"`);

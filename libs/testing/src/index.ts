@@ -1,3 +1,4 @@
 export * from './pg-admin';
 export * from './nats-admin';
 export * from './test-db';
+export * from './app-env';

@@ -17,3 +17,18 @@ export async function assertNatsReachable(): Promise<void> {
     throw new Error(`NATS is not reachable at ${TEST_NATS_URL} (${(e as Error).message}); start nats-server with -js`);
   }
 }
+
+/** Deletes the JetStream streams a suite created under its prefix. */
+export async function deleteStreamsForPrefix(prefix: string): Promise<void> {
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: TEST_NATS_URL, timeout: 3000 });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const upper = `${prefix.replace(/[^A-Za-z0-9_-]/g, '_').toUpperCase()}_`;
+    for await (const name of jsm.streams.names()) {
+      if (name.startsWith(upper)) await jsm.streams.delete(name);
+    }
+  } finally {
+    await nc.close();
+  }
+}

@@ -1,8 +1,6 @@
 // Database lifecycle for tests: a template database migrated once per Jest run, and a
 // fresh clone of it per test suite (CREATE DATABASE … TEMPLATE copies files, ~100 ms).
 import { Client } from 'pg';
-import { ALL_MIGRATIONS } from '../../../migrations';
-import { createDataSource, migrate } from '../../db/src';
 
 export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const PREFIX = 'am_test_';
@@ -28,8 +26,8 @@ export function templateName(runId: string): string {
   return `${PREFIX}${runId}_tpl`;
 }
 
-/** Creates and migrates the run's template database; drops leftovers of old runs. */
-export async function createTemplate(runId: string): Promise<void> {
+/** Drops databases left behind by runs older than STALE_MS (crashed or killed runs). */
+export async function dropStaleDatabases(): Promise<void> {
   await withAdmin(async (c) => {
     const { rows } = await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [`${PREFIX}%`]);
     for (const { datname } of rows) {
@@ -38,15 +36,7 @@ export async function createTemplate(runId: string): Promise<void> {
         await c.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
       }
     }
-    await c.query(`CREATE DATABASE "${templateName(runId)}"`);
   });
-  const ds = createDataSource({ url: dbUrl(templateName(runId)), poolSize: 2, applicationName: 'agentmesh-test-setup', migrations: ALL_MIGRATIONS });
-  await ds.initialize();
-  try {
-    await migrate(ds);
-  } finally {
-    await ds.destroy();
-  }
 }
 
 export async function dropRunDatabases(runId: string): Promise<void> {

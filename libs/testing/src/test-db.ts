@@ -1,8 +1,8 @@
 // A per-suite database for integration tests: `const db = useTestDatabase()` at the top of a
 // describe block gives a fresh migrated database for that suite, dropped afterwards.
 import { DataSource } from 'typeorm';
-import { createDataSource } from '../../db/src';
-import { ALL_MIGRATIONS } from '../../../migrations';
+import { createDataSource } from '@agentmesh/db';
+import { ALL_MIGRATIONS } from '@agentmesh/migrations';
 import { cloneTemplate, dropDatabase } from './pg-admin';
 
 export interface TestDatabase {

@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { createDataSource, migrate, migrationStatus } from '@agentmesh/db';
 import { withAdmin, dbUrl } from '@agentmesh/testing';
-import { ALL_MIGRATIONS, EXPECTED_MIGRATION } from './index';
+import { ALL_MIGRATIONS, EXPECTED_MIGRATION } from '@agentmesh/migrations';
 
 // These tests migrate an empty database themselves (the shared template is already migrated).
 describe('migrations', () => {

@@ -1,0 +1,63 @@
+// The chat-api root module: the public HTTP API over Postgres and NATS.
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import type { Logger } from 'pino';
+import { ChatApiConfig } from '@agentmesh/config';
+import { DatabaseModule } from '@agentmesh/db';
+import { ALL_ENTITIES } from '@agentmesh/entities';
+import { ALL_MIGRATIONS } from '@agentmesh/migrations';
+import { BusModule } from '@agentmesh/bus';
+import { Metrics, ObservabilityModule } from '@agentmesh/observability';
+import { AuthGuard } from './auth/auth.guard';
+import { AuthService } from './auth/auth.service';
+import { SESSION_CONFIG, SessionController, SessionConfig } from './auth/session.controller';
+import { ErrorFilter } from './http/error.filter';
+import { BodyValidationPipe } from './http/validation';
+import { OrganizationsController } from './organizations/organizations.controller';
+import { OrganizationsService } from './organizations/organizations.service';
+import { TOKEN_CONFIG, TokenConfig, TokensService } from './tokens/tokens.service';
+import { TokensController } from './tokens/tokens.controller';
+import { UsersController } from './users/users.controller';
+import { UsersService } from './users/users.service';
+
+@Module({})
+export class ChatApiModule {
+  static forRoot(cfg: ChatApiConfig, shared: { logger: Logger; metrics: Metrics }): DynamicModule {
+    const tokenConfig: TokenConfig = { sessionDurationMs: cfg.SESSION_DURATION, maxTokenLifetimeMs: cfg.MAX_TOKEN_LIFETIME };
+    const sessionConfig: SessionConfig = {
+      secureCookie: cfg.SECURE_AUTH_COOKIE,
+      ipLimitPerMinute: cfg.LOGIN_RATE_LIMIT_IP,
+      accountLimitPerMinute: cfg.LOGIN_RATE_LIMIT_ACCOUNT,
+    };
+    return {
+      module: ChatApiModule,
+      imports: [
+        ObservabilityModule.forRoot(shared),
+        DatabaseModule.forRoot({
+          url: cfg.DATABASE_URL,
+          poolSize: cfg.DB_POOL_SIZE,
+          applicationName: 'agentmesh-chat-api',
+          entities: ALL_ENTITIES,
+          migrations: ALL_MIGRATIONS,
+        }),
+        BusModule.forRoot({
+          nats: { servers: cfg.NATS_URL, token: cfg.NATS_TOKEN, prefix: cfg.NATS_SUBJECT_PREFIX, name: 'chat-api' },
+          subscriptions: [],
+          streams: ['TELEMETRY'],
+        }),
+      ],
+      controllers: [UsersController, SessionController, TokensController, OrganizationsController],
+      providers: [
+        { provide: TOKEN_CONFIG, useValue: tokenConfig },
+        { provide: SESSION_CONFIG, useValue: sessionConfig },
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: ErrorFilter },
+        { provide: APP_PIPE, useClass: BodyValidationPipe },
+        AuthService,
+        UsersService,
+        TokensService,
+        OrganizationsService,
+      ],
+    };
+  }
+}

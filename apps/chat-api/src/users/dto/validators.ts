@@ -1,0 +1,30 @@
+// Field rules shared by the user DTOs (the same rules the reference applies).
+import { applyDecorators } from '@nestjs/common';
+import { IsEmail, IsString, Matches, MaxLength, MinLength, NotEquals } from 'class-validator';
+
+export const USERNAME_RE = /^[a-zA-Z0-9]+(?:-[a-zA-Z0-9]+)*$/;
+
+export const IsUsername = () =>
+  applyDecorators(
+    IsString({ message: 'must be a string' }),
+    MinLength(1, { message: 'must not be empty' }),
+    MaxLength(32, { message: 'must be at most 32 characters' }),
+    Matches(USERNAME_RE, { message: 'must be alphanumeric with single hyphens between words' }),
+    NotEquals('me', { message: '"me" is reserved' }),
+  );
+
+export const IsDisplayName = () =>
+  applyDecorators(
+    IsString({ message: 'must be a string' }),
+    MaxLength(128, { message: 'must be at most 128 characters' }),
+    Matches(/^(\S(.*\S)?)?$/s, { message: 'must not start or end with whitespace' }),
+  );
+
+export const IsUserEmail = () => applyDecorators(IsString({ message: 'must be a string' }), IsEmail({}, { message: 'must be a valid email address' }));
+
+export const IsPassword = () =>
+  applyDecorators(
+    IsString({ message: 'must be a string' }),
+    MinLength(8, { message: 'must be at least 8 characters' }),
+    MaxLength(256, { message: 'must be at most 256 characters' }),
+  );
