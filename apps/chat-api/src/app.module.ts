@@ -3,10 +3,10 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { ChatApiConfig } from '@agentmesh/config';
-import { DatabaseModule } from '@agentmesh/db';
+import { appDataSourceConfig, DatabaseModule } from '@agentmesh/db';
 import { ALL_ENTITIES } from '@agentmesh/entities';
 import { ALL_MIGRATIONS } from '@agentmesh/migrations';
-import { BusModule } from '@agentmesh/bus';
+import { BusModule, natsOptionsFrom } from '@agentmesh/bus';
 import { Metrics, ObservabilityModule } from '@agentmesh/observability';
 import { AuthGuard } from './auth/auth.guard';
 import { AuthService } from './auth/auth.service';
@@ -33,15 +33,9 @@ export class ChatApiModule {
       module: ChatApiModule,
       imports: [
         ObservabilityModule.forRoot(shared),
-        DatabaseModule.forRoot({
-          url: cfg.DATABASE_URL,
-          poolSize: cfg.DB_POOL_SIZE,
-          applicationName: 'agentmesh-chat-api',
-          entities: ALL_ENTITIES,
-          migrations: ALL_MIGRATIONS,
-        }),
+        DatabaseModule.forRoot(appDataSourceConfig('chat-api', cfg, { entities: ALL_ENTITIES, migrations: ALL_MIGRATIONS })),
         BusModule.forRoot({
-          nats: { servers: cfg.NATS_URL, token: cfg.NATS_TOKEN, prefix: cfg.NATS_SUBJECT_PREFIX, name: 'chat-api' },
+          nats: natsOptionsFrom('chat-api', cfg),
           subscriptions: [],
           streams: ['TELEMETRY'],
         }),

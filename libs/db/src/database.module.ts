@@ -63,3 +63,12 @@ export class DatabaseModule {
   }
 }
 
+
+/** The DataSource config every app uses: the whole schema's entities and known migrations. */
+export function appDataSourceConfig(
+  app: string,
+  cfg: { DATABASE_URL: string; DB_POOL_SIZE: number },
+  schema: Pick<DataSourceConfig, 'entities' | 'migrations'>,
+): DataSourceConfig {
+  return { url: cfg.DATABASE_URL, poolSize: cfg.DB_POOL_SIZE, applicationName: `agentmesh-${app}`, ...schema };
+}

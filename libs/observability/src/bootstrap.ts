@@ -52,7 +52,6 @@ export async function startApp<C>(opts: BootstrapOptions<C>): Promise<RunningApp
     bufferLogs: false,
     abortOnError: false,
   });
-  app.enableShutdownHooks([]);
   await opts.configure?.(app, cfg, logger);
   const { host, port } = opts.listen(cfg);
   await app.listen(port, host);
@@ -117,4 +116,30 @@ export function runMain<C>(opts: BootstrapOptions<C>): void {
       process.exit(1);
     },
   );
+}
+
+interface WorkerConfigShape {
+  LOG_LEVEL: string;
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+  SHUTDOWN_GRACE_PERIOD: number;
+  HEALTH_HOST: string;
+  HEALTH_PORT: number;
+}
+
+/** Options of a worker app: no public API, health and metrics on its internal port. */
+export function workerOptions<C extends WorkerConfigShape>(
+  app: string,
+  loadConfig: () => C,
+  module: BootstrapOptions<C>['module'],
+): BootstrapOptions<C> {
+  return {
+    app,
+    loadConfig,
+    module,
+    listen: (cfg) => ({ host: cfg.HEALTH_HOST, port: cfg.HEALTH_PORT }),
+    logLevel: (cfg) => cfg.LOG_LEVEL,
+    otlpEndpoint: (cfg) => cfg.OTEL_EXPORTER_OTLP_ENDPOINT,
+    gracePeriodMs: (cfg) => cfg.SHUTDOWN_GRACE_PERIOD,
+    bodyLimit: 16 * 1024,
+  };
 }

@@ -1,0 +1,5 @@
+import { dbpurgeSchema, loadConfig } from '@agentmesh/config';
+import { runMain, workerOptions } from '@agentmesh/observability';
+import { DbpurgeModule } from './app.module';
+
+runMain(workerOptions('dbpurge', () => loadConfig(dbpurgeSchema), (cfg, shared) => DbpurgeModule.forRoot(cfg, shared)));
