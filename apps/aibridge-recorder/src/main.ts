@@ -2,4 +2,5 @@ import { loadConfig, workerSchema } from '@agentmesh/config';
 import { runMain, workerOptions } from '@agentmesh/observability';
 import { AibridgeRecorderModule } from './app.module';
 
-runMain(workerOptions('aibridge-recorder', () => loadConfig(workerSchema('aibridge-recorder')), (cfg, shared) => AibridgeRecorderModule.forRoot(cfg, shared)));
+const schema = workerSchema('aibridge-recorder');
+runMain(workerOptions('aibridge-recorder', schema, () => loadConfig(schema), (cfg, shared) => AibridgeRecorderModule.forRoot(cfg, shared)));

@@ -1,6 +1,6 @@
 // How chat-api starts (shared by main.ts and the tests, which start it in-process).
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { ChatApiConfig } from '@agentmesh/config';
+import { ChatApiConfig, chatApiSchema } from '@agentmesh/config';
 import { BootstrapOptions } from '@agentmesh/observability';
 import { ChatApiModule } from './app.module';
 
@@ -9,6 +9,7 @@ export const CHAT_API_BODY_LIMIT = 1024 * 1024;
 export function chatApiOptions(loadConfig: () => ChatApiConfig): BootstrapOptions<ChatApiConfig> {
   return {
     app: 'chat-api',
+    schema: chatApiSchema,
     loadConfig,
     module: (cfg, shared) => ChatApiModule.forRoot(cfg, shared),
     listen: (cfg) => ({ host: cfg.HTTP_HOST, port: cfg.HTTP_PORT }),

@@ -73,7 +73,9 @@ describe('Ciphers with keys', () => {
       bad[at] ^= 0x01;
       expect(decryptError(() => ciphers.decrypt(bad.toString('base64'), keyB.digest)).code).toBe('corrupt');
     }
-    expect(decryptError(() => ciphers.decrypt(raw.subarray(0, 20).toString('base64'), keyB.digest)).code).toBe('corrupt');
+    expect(
+      decryptError(() => ciphers.decrypt(raw.subarray(0, 20).toString('base64'), keyB.digest)).code,
+    ).toBe('corrupt');
   });
 
   it('reports a value sealed with a different key under this key id as corrupt', () => {

@@ -41,14 +41,27 @@ export function encryptWithKey(key: EncryptionKey, plaintext: string): string {
 export function decryptWithKey(key: EncryptionKey, value: string): string {
   const raw = Buffer.from(value, 'base64');
   if (raw.length < NONCE_BYTES + TAG_BYTES) {
-    throw new DecryptError('corrupt', key.digest, `value encrypted with key ${key.digest} is too short to be a ciphertext`);
+    throw new DecryptError(
+      'corrupt',
+      key.digest,
+      `value encrypted with key ${key.digest} is too short to be a ciphertext`,
+    );
   }
-  const decipher = createDecipheriv(ALGORITHM, key.secret, raw.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
+  const decipher = createDecipheriv(ALGORITHM, key.secret, raw.subarray(0, NONCE_BYTES), {
+    authTagLength: TAG_BYTES,
+  });
   decipher.setAuthTag(raw.subarray(raw.length - TAG_BYTES));
   try {
-    return Buffer.concat([decipher.update(raw.subarray(NONCE_BYTES, raw.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+    return Buffer.concat([
+      decipher.update(raw.subarray(NONCE_BYTES, raw.length - TAG_BYTES)),
+      decipher.final(),
+    ]).toString('utf8');
   } catch {
-    throw new DecryptError('corrupt', key.digest, `value encrypted with key ${key.digest} failed authentication`);
+    throw new DecryptError(
+      'corrupt',
+      key.digest,
+      `value encrypted with key ${key.digest} failed authentication`,
+    );
   }
 }
 
@@ -90,13 +103,20 @@ export class Ciphers {
       return value;
     }
     const key = this.byDigest.get(keyId);
-    if (!key) throw new DecryptError('unknown_key', keyId, `value is encrypted with key ${keyId}, which is not configured`);
+    if (!key)
+      throw new DecryptError(
+        'unknown_key',
+        keyId,
+        `value is encrypted with key ${keyId}, which is not configured`,
+      );
     return decryptWithKey(key, value);
   }
 
   private warnPlaintext(): void {
     if (this.warned) return;
     this.warned = true;
-    this.options.warnOnce?.('no encryption keys configured (AGENTMESH_ENCRYPTION_KEYS): secrets are stored in plaintext');
+    this.options.warnOnce?.(
+      'no encryption keys configured (AGENTMESH_ENCRYPTION_KEYS): secrets are stored in plaintext',
+    );
   }
 }

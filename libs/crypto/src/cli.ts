@@ -14,7 +14,11 @@ export const DBCRYPT_ROTATE_LOCK_ID = ((0x61676d68n << 32n) | 4n).toString();
 const USAGE = 'usage: cli.js rotate|decrypt   (reads DATABASE_URL and AGENTMESH_ENCRYPTION_KEYS)';
 
 /** Exit codes: 0 done, 1 error, 2 usage, 3 finished but old keys are still in use (run again). */
-export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, columns: readonly EncryptedColumn[]): Promise<number> {
+export async function runCli(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  columns: readonly EncryptedColumn[],
+): Promise<number> {
   const [command, ...extra] = argv;
   if ((command !== 'rotate' && command !== 'decrypt') || extra.length > 0) {
     console.error(USAGE);
@@ -27,7 +31,9 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, co
   }
   const client = new Client({ connectionString: url, application_name: `agentmesh-dbcrypt-${command}` });
   try {
-    const ciphers = new Ciphers(parseKeys(env.AGENTMESH_ENCRYPTION_KEYS), { warnOnce: (m) => console.warn(m) });
+    const ciphers = new Ciphers(parseKeys(env.AGENTMESH_ENCRYPTION_KEYS), {
+      warnOnce: (m) => console.warn(m),
+    });
     await client.connect();
     const run = command === 'rotate' ? rotate : decryptAll;
     const report = await run(pgQueryable(client), ciphers, columns, { lockId: DBCRYPT_ROTATE_LOCK_ID });
@@ -46,7 +52,9 @@ function printReport(command: string, report: RewriteReport): void {
   for (const c of report.columns) console.log(`${c.table}.${c.column}: ${c.rewritten} row(s) ${verb}`);
   console.log(`revoked keys: ${report.revokedKeys.join(', ') || 'none'}`);
   if (report.keysInUse.length > 0) {
-    console.log(`old keys still in use (rows were busy or written meanwhile; run again): ${report.keysInUse.join(', ')}`);
+    console.log(
+      `old keys still in use (rows were busy or written meanwhile; run again): ${report.keysInUse.join(', ')}`,
+    );
   }
 }
 

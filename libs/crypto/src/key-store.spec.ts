@@ -14,16 +14,21 @@ describe('syncKeys', () => {
   let client: Client;
   let q: Queryable;
 
-  beforeAll(async () => {
+  // A connection per test: it must be closed before the suite's database is dropped.
+  beforeEach(async () => {
     client = new Client({ connectionString: db.url });
     await client.connect();
     q = pgQueryable(client);
+    await client.query('DELETE FROM dbcrypt_keys');
   });
-  afterAll(() => client.end());
-  beforeEach(() => client.query('DELETE FROM dbcrypt_keys'));
+  afterEach(() => client.end());
 
   const keyRows = async () =>
-    (await client.query('SELECT active_key_digest, revoked_key_digest, test FROM dbcrypt_keys ORDER BY number')).rows as {
+    (
+      await client.query(
+        'SELECT active_key_digest, revoked_key_digest, test FROM dbcrypt_keys ORDER BY number',
+      )
+    ).rows as {
       active_key_digest: string | null;
       revoked_key_digest: string | null;
       test: string;
@@ -96,24 +101,29 @@ describe('syncKeys', () => {
     expect(await syncKeys(q, a)).toEqual({ inserted: [], unconfigured: [c.primaryKeyId] });
   });
 
-  it('refuses a configured key whose id is registered for a different key (test value mismatch)', async () => {
-    const configured = ciphersOf(newKey());
+  it('refuses a configured key whose id is registered for a different key (test value mismatch), registering nothing', async () => {
+    const configured = ciphersOf(newKey(), newKey());
     const digest = configured.keys[0].digest;
     const impostor: EncryptionKey = { ...parseKeys(newKey())[0], digest };
-    await client.query('INSERT INTO dbcrypt_keys (active_key_digest, test) VALUES ($1, $2)', [digest, encryptWithKey(impostor, KEY_TEST_PLAINTEXT)]);
+    await client.query('INSERT INTO dbcrypt_keys (active_key_digest, test) VALUES ($1, $2)', [
+      digest,
+      encryptWithKey(impostor, KEY_TEST_PLAINTEXT),
+    ]);
     const e = await syncError(configured);
     expect(e.code).toBe('key_mismatch');
     expect(e.keyIds).toEqual([digest]);
     expect(e.message).toContain(digest);
+    expect(await keyRows()).toHaveLength(1);
   });
 
   it('refuses a revoked primary key but tolerates a revoked secondary', async () => {
     const [oldKey, newer] = [newKey(), newKey()];
     const old = ciphersOf(oldKey);
     await syncKeys(q, ciphersOf(newer, oldKey));
-    await client.query('UPDATE dbcrypt_keys SET revoked_key_digest = active_key_digest, active_key_digest = NULL, revoked_at = now() WHERE active_key_digest = $1', [
-      old.primaryKeyId,
-    ]);
+    await client.query(
+      'UPDATE dbcrypt_keys SET revoked_key_digest = active_key_digest, active_key_digest = NULL, revoked_at = now() WHERE active_key_digest = $1',
+      [old.primaryKeyId],
+    );
     expect((await syncKeys(q, ciphersOf(newer, oldKey))).inserted).toEqual([]);
     const e = await syncError(ciphersOf(oldKey, newer));
     expect(e.code).toBe('primary_revoked');

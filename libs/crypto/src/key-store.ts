@@ -39,8 +39,8 @@ const readKeys = (q: Queryable) =>
   q.query<KeyRow>('SELECT active_key_digest, revoked_key_digest, test FROM dbcrypt_keys ORDER BY number');
 
 /**
- * Safe to run from many replicas at once: inserts are conflict-tolerant and the check runs
- * on what is in the table afterwards, whoever inserted it.
+ * Safe to run from many replicas at once: inserts are conflict-tolerant, and a key another
+ * replica registered meanwhile is checked against the row that replica stored.
  */
 export async function syncKeys(q: Queryable, ciphers: Ciphers): Promise<KeySyncResult> {
   const before = await readKeys(q);
@@ -66,7 +66,10 @@ export async function syncKeys(q: Queryable, ciphers: Ciphers): Promise<KeySyncR
     );
   }
 
+  // Checked before inserting anything, so a wrong key list leaves the table untouched.
+  assertKeysMatch(ciphers.keys, before);
   const inserted: string[] = [];
+  const raced: EncryptionKey[] = [];
   // Revoked secondaries are left alone: no row may reference them, so they are never needed.
   for (const key of ciphers.keys.filter((k) => !active.has(k.digest) && !revoked.has(k.digest))) {
     const rows = await q.query(
@@ -74,11 +77,17 @@ export async function syncKeys(q: Queryable, ciphers: Ciphers): Promise<KeySyncR
       [key.digest, encryptWithKey(key, KEY_TEST_PLAINTEXT)],
     );
     if (rows.length > 0) inserted.push(key.digest);
+    else raced.push(key);
   }
+  // Another replica registered these meanwhile; its row must match our key too.
+  if (raced.length > 0) assertKeysMatch(raced, await readKeys(q));
+  return { inserted, unconfigured };
+}
 
+function assertKeysMatch(keys: readonly EncryptionKey[], rows: readonly KeyRow[]): void {
   const tests = new Map<string, string>();
-  for (const r of await readKeys(q)) if (r.active_key_digest != null) tests.set(r.active_key_digest, r.test);
-  const mismatched = ciphers.keys
+  for (const r of rows) if (r.active_key_digest != null) tests.set(r.active_key_digest, r.test);
+  const mismatched = keys
     .filter((k) => {
       const test = tests.get(k.digest);
       return test != null && !opensTest(k, test);
@@ -92,7 +101,6 @@ export async function syncKeys(q: Queryable, ciphers: Ciphers): Promise<KeySyncR
         '(the stored test value does not decrypt); check AGENTMESH_ENCRYPTION_KEYS',
     );
   }
-  return { inserted, unconfigured };
 }
 
 const isPresent = (s: string | null): s is string => s != null;

@@ -44,8 +44,18 @@ describe('parseKeys (AGENTMESH_ENCRYPTION_KEYS)', () => {
 
   const valid = b64(randomBytes(32));
   const cases: [string, string, number, string][] = [
-    ['a 16-byte key', `${valid},${b64(Buffer.from('sixteen byte key'))}`, 2, 'must be the base64 encoding of exactly 32 bytes'],
-    ['url-safe base64', `${valid},${b64(Buffer.alloc(32, 0xfb)).replace(/\+/g, '-').replace(/\//g, '_')}`, 2, 'must be the base64'],
+    [
+      'a 16-byte key',
+      `${valid},${b64(Buffer.from('sixteen byte key'))}`,
+      2,
+      'must be the base64 encoding of exactly 32 bytes',
+    ],
+    [
+      'url-safe base64',
+      `${valid},${b64(Buffer.alloc(32, 0xfb)).replace(/\+/g, '-').replace(/\//g, '_')}`,
+      2,
+      'must be the base64',
+    ],
     ['base64 without padding', b64(Buffer.alloc(32, 7)).replace(/=+$/, ''), 1, 'must be the base64'],
     ['not base64 at all', 'correct horse battery staple, really!!', 1, 'must be the base64'],
     ['an empty entry', `${valid},,${b64(randomBytes(32))}`, 2, 'is empty'],

@@ -31,7 +31,8 @@ export function keyDigest(material: Buffer): string {
 }
 
 export function encryptionKey(material: Buffer): EncryptionKey {
-  if (material.length !== KEY_BYTES) throw new RangeError(`an encryption key must be ${KEY_BYTES} bytes, got ${material.length}`);
+  if (material.length !== KEY_BYTES)
+    throw new RangeError(`an encryption key must be ${KEY_BYTES} bytes, got ${material.length}`);
   return { digest: keyDigest(material), secret: createSecretKey(material) };
 }
 

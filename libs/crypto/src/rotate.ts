@@ -37,9 +37,15 @@ const DEFAULT_BATCH_SIZE = 500;
 const PG_FOREIGN_KEY_VIOLATION = '23503';
 
 /** Re-encrypts every value whose key id is not the primary's (plaintext included). */
-export async function rotate(session: Session, ciphers: Ciphers, columns: readonly EncryptedColumn[], options: RewriteOptions): Promise<RewriteReport> {
+export async function rotate(
+  session: Session,
+  ciphers: Ciphers,
+  columns: readonly EncryptedColumn[],
+  options: RewriteOptions,
+): Promise<RewriteReport> {
   const primary = ciphers.primaryKeyId;
-  if (primary == null) throw new Error('rotation needs an encryption key: put the new key first in AGENTMESH_ENCRYPTION_KEYS');
+  if (primary == null)
+    throw new Error('rotation needs an encryption key: put the new key first in AGENTMESH_ENCRYPTION_KEYS');
   return withAdvisoryLock(session, options.lockId, async () => {
     // Registers the new primary (the key id columns reference it) and proves every key matches.
     await syncKeys(session, ciphers);
@@ -48,7 +54,12 @@ export async function rotate(session: Session, ciphers: Ciphers, columns: readon
 }
 
 /** Rewrites every value as plaintext (key id NULL) and revokes every key. */
-export async function decryptAll(session: Session, ciphers: Ciphers, columns: readonly EncryptedColumn[], options: RewriteOptions): Promise<RewriteReport> {
+export async function decryptAll(
+  session: Session,
+  ciphers: Ciphers,
+  columns: readonly EncryptedColumn[],
+  options: RewriteOptions,
+): Promise<RewriteReport> {
   return withAdvisoryLock(session, options.lockId, () => rewrite(session, ciphers, columns, null, options));
 }
 
@@ -60,10 +71,15 @@ async function rewrite(
   options: RewriteOptions,
 ): Promise<RewriteReport> {
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
   const counts: ColumnCount[] = [];
   for (const c of columns) {
-    counts.push({ table: c.table, column: c.column, rewritten: await rewriteColumn(session, ciphers, c, target, batchSize) });
+    counts.push({
+      table: c.table,
+      column: c.column,
+      rewritten: await rewriteColumn(session, ciphers, c, target, batchSize),
+    });
   }
   const referenced = await referencedKeys(session, columns);
   if (target != null) referenced.add(target);
@@ -78,7 +94,13 @@ interface ColumnRow {
   key_id: string | null;
 }
 
-async function rewriteColumn(session: Session, ciphers: Ciphers, c: EncryptedColumn, target: string | null, batchSize: number): Promise<number> {
+async function rewriteColumn(
+  session: Session,
+  ciphers: Ciphers,
+  c: EncryptedColumn,
+  target: string | null,
+  batchSize: number,
+): Promise<number> {
   const [table, column, keyId, id] = [c.table, c.column, c.keyIdColumn, c.idColumn].map(quoteIdent);
   // A NULL value with a key id still pins that key, so it is picked too and cleared.
   const pick =
@@ -91,7 +113,10 @@ async function rewriteColumn(session: Session, ciphers: Ciphers, c: EncryptedCol
     const done = await inTransaction(session, async () => {
       const rows = await session.query<ColumnRow>(pick, [target, batchSize]);
       for (const row of rows) {
-        const next = row.value == null ? { value: null, keyId: null } : reseal(ciphers, row.value, row.key_id, target, `${c.table}.${c.column} row ${String(row.id)}`);
+        const next =
+          row.value == null
+            ? { value: null, keyId: null }
+            : reseal(ciphers, row.value, row.key_id, target, `${c.table}.${c.column} row ${String(row.id)}`);
         await session.query(update, [row.id, next.value, next.keyId]);
       }
       return rows.length;
@@ -102,7 +127,13 @@ async function rewriteColumn(session: Session, ciphers: Ciphers, c: EncryptedCol
   }
 }
 
-function reseal(ciphers: Ciphers, value: string, keyId: string | null, target: string | null, where: string): { value: string; keyId: string | null } {
+function reseal(
+  ciphers: Ciphers,
+  value: string,
+  keyId: string | null,
+  target: string | null,
+  where: string,
+): { value: string; keyId: string | null } {
   let plaintext: string;
   try {
     plaintext = ciphers.decrypt(value, keyId);
@@ -117,7 +148,9 @@ async function referencedKeys(session: Session, columns: readonly EncryptedColum
   const keys = new Set<string>();
   for (const c of columns) {
     const [table, keyId] = [c.table, c.keyIdColumn].map(quoteIdent);
-    const rows = await session.query<{ key_id: string }>(`SELECT DISTINCT ${keyId} AS key_id FROM ${table} WHERE ${keyId} IS NOT NULL`);
+    const rows = await session.query<{ key_id: string }>(
+      `SELECT DISTINCT ${keyId} AS key_id FROM ${table} WHERE ${keyId} IS NOT NULL`,
+    );
     for (const r of rows) keys.add(r.key_id);
   }
   return keys;
@@ -128,7 +161,10 @@ async function referencedKeys(session: Session, columns: readonly EncryptedColum
  * written with an old key after the scan makes its revocation fail with a foreign-key
  * violation; that key simply stays active.
  */
-async function revokeAllExcept(session: Session, keep: ReadonlySet<string>): Promise<{ revoked: string[]; blocked: string[] }> {
+async function revokeAllExcept(
+  session: Session,
+  keep: ReadonlySet<string>,
+): Promise<{ revoked: string[]; blocked: string[] }> {
   const active = await session.query<{ digest: string }>(
     'SELECT active_key_digest AS digest FROM dbcrypt_keys WHERE active_key_digest IS NOT NULL ORDER BY number',
   );
@@ -163,7 +199,11 @@ async function inTransaction<T>(session: Session, fn: () => Promise<T>): Promise
 }
 
 /** Session-level lock: held across the batch transactions, released on exit or disconnect. */
-async function withAdvisoryLock<T>(session: Session, lockId: bigint | string, fn: () => Promise<T>): Promise<T> {
+async function withAdvisoryLock<T>(
+  session: Session,
+  lockId: bigint | string,
+  fn: () => Promise<T>,
+): Promise<T> {
   const id = lockId.toString();
   await session.query('SELECT pg_advisory_lock($1)', [id]);
   try {

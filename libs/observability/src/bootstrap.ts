@@ -5,7 +5,7 @@
 import { DynamicModule, INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { ConfigError } from '@agentmesh/config';
+import { ConfigError, EnvSchema, redactConfig } from '@agentmesh/config';
 import type { Logger } from 'pino';
 import { createLogger } from './logger';
 import { genRequestId, installHttpHooks } from './http-hooks';
@@ -16,6 +16,8 @@ import { initTracing, shutdownTracing } from './tracing';
 
 export interface BootstrapOptions<C> {
   app: string;
+  /** The app's config schema: the effective configuration is logged at boot, secrets redacted. */
+  schema: EnvSchema;
   loadConfig: () => C;
   /** Builds the root module from the validated config and shared singletons. */
   module: (cfg: C, shared: { logger: Logger; metrics: Metrics }) => Type<unknown> | DynamicModule;
@@ -40,6 +42,7 @@ export async function startApp<C>(opts: BootstrapOptions<C>): Promise<RunningApp
   initTracing(opts.app, opts.otlpEndpoint(cfg));
   const logger = createLogger(opts.app, opts.logLevel(cfg));
   const metrics = new Metrics(opts.app);
+  logger.info({ config: redactConfig(opts.schema, cfg as Record<string, unknown>) }, `${opts.app} starting`);
   const adapter = new FastifyAdapter({
     logger: false,
     genReqId: genRequestId,
@@ -129,11 +132,13 @@ interface WorkerConfigShape {
 /** Options of a worker app: no public API, health and metrics on its internal port. */
 export function workerOptions<C extends WorkerConfigShape>(
   app: string,
+  schema: EnvSchema,
   loadConfig: () => C,
   module: BootstrapOptions<C>['module'],
 ): BootstrapOptions<C> {
   return {
     app,
+    schema,
     loadConfig,
     module,
     listen: (cfg) => ({ host: cfg.HEALTH_HOST, port: cfg.HEALTH_PORT }),

@@ -2,3 +2,4 @@ export * from './pg-admin';
 export * from './nats-admin';
 export * from './test-db';
 export * from './app-env';
+export * from './processes';

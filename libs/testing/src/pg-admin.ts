@@ -1,5 +1,6 @@
 // Database lifecycle for tests: a template database migrated once per Jest run, and a
 // fresh clone of it per test suite (CREATE DATABASE … TEMPLATE copies files, ~100 ms).
+import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 
 export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -46,12 +47,12 @@ export async function dropRunDatabases(runId: string): Promise<void> {
   });
 }
 
-let seq = 0;
 /** Clones the template into a new database for one suite and returns its URL. */
 export async function cloneTemplate(): Promise<{ name: string; url: string }> {
   const runId = process.env.AGENTMESH_TEST_RUN;
   if (!runId) throw new Error('AGENTMESH_TEST_RUN is unset: run tests through jest (globalSetup creates the template)');
-  const name = `${PREFIX}${runId}_w${process.env.JEST_WORKER_ID ?? '0'}_${process.pid}_${++seq}`;
+  // Jest resets module state per test file, so a counter would repeat: use random bits.
+  const name = `${PREFIX}${runId}_w${process.env.JEST_WORKER_ID ?? '0'}_${randomBytes(4).toString('hex')}`;
   await withAdmin(async (c) => {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -68,8 +69,4 @@ export async function cloneTemplate(): Promise<{ name: string; url: string }> {
     }
   });
   return { name, url: dbUrl(name) };
-}
-
-export async function dropDatabase(name: string): Promise<void> {
-  await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
 }

@@ -1,9 +1,9 @@
 // A per-suite database for integration tests: `const db = useTestDatabase()` at the top of a
-// describe block gives a fresh migrated database for that suite, dropped afterwards.
+// describe block gives a fresh migrated database for that suite (dropped at the end of the run).
 import { DataSource } from 'typeorm';
 import { createDataSource } from '@agentmesh/db';
 import { ALL_MIGRATIONS } from '@agentmesh/migrations';
-import { cloneTemplate, dropDatabase } from './pg-admin';
+import { cloneTemplate } from './pg-admin';
 
 export interface TestDatabase {
   /** Connection URL of the suite's database (valid inside tests and hooks). */
@@ -20,9 +20,10 @@ export function useTestDatabase(): TestDatabase {
   beforeAll(async () => {
     ({ name, url } = await cloneTemplate());
   });
+  // The database itself is dropped by globalTeardown with the rest of the run's databases:
+  // dropping it here could race other afterAll hooks that still hold connections.
   afterAll(async () => {
     if (ds?.isInitialized) await ds.destroy();
-    if (name) await dropDatabase(name);
   });
   return {
     get url() {
