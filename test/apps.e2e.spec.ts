@@ -101,7 +101,7 @@ describe('worker health and readiness', () => {
         return res.body.checks.schema ? res : undefined;
       });
       expect(r.status).toBe(503);
-      expect(r.body.checks.schema.error).toMatch(/migration\(s\) pending: run npm run migrate/);
+      expect(r.body.checks.schema.error).toMatch(/1 migration\(s\) pending \(Identity\d+\): run the migration job/);
       const migrate = startProcess('migrations/cli.js', { DATABASE_URL: dbUrl(name) }, ['migrate']);
       expect((await migrate.exited).code).toBe(0);
       await waitFor('ready after migrate', async () => (await readyz(port)).status === 200);

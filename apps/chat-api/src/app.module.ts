@@ -2,6 +2,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import type { Logger } from 'pino';
+import { DataSource } from 'typeorm';
+import { Ciphers, parseKeys, syncKeys } from '@agentmesh/crypto';
 import { ChatApiConfig } from '@agentmesh/config';
 import { appDataSourceConfig, DatabaseModule } from '@agentmesh/db';
 import { ALL_ENTITIES } from '@agentmesh/entities';
@@ -47,6 +49,18 @@ export class ChatApiModule {
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
         { provide: APP_PIPE, useClass: BodyValidationPipe },
+        {
+          // Secret columns' ciphers: the configured keys are registered in dbcrypt_keys and
+          // checked against it at boot, so a wrong key list fails here, not on first read.
+          provide: Ciphers,
+          inject: [DataSource],
+          useFactory: async (ds: DataSource) => {
+            const ciphers = new Ciphers(parseKeys(cfg.AGENTMESH_ENCRYPTION_KEYS), { warnOnce: (msg) => shared.logger.warn(msg) });
+            const { unconfigured } = await syncKeys(ds, ciphers);
+            if (unconfigured.length > 0) shared.logger.warn({ key_ids: unconfigured }, 'database has active encryption keys that are not configured');
+            return ciphers;
+          },
+        },
         AuthService,
         UsersService,
         TokensService,

@@ -17,6 +17,7 @@ export function chatApiOptions(loadConfig: () => ChatApiConfig): BootstrapOption
     otlpEndpoint: (cfg) => cfg.OTEL_EXPORTER_OTLP_ENDPOINT,
     gracePeriodMs: (cfg) => cfg.SHUTDOWN_GRACE_PERIOD,
     bodyLimit: CHAT_API_BODY_LIMIT,
+    trustProxy: (cfg) => cfg.TRUST_PROXY,
     configure: (app) => {
       const doc = SwaggerModule.createDocument(
         app,

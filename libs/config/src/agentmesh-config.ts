@@ -73,11 +73,6 @@ export const commonSchema = {
 const httpServerSchema = {
   HTTP_HOST: v.string({ description: 'Address the public API listens on', apps: ['chat-api'], default: '0.0.0.0' }),
   HTTP_PORT: v.port({ description: 'Port of the public API (also serves /healthz, /readyz, /metrics)', apps: ['chat-api'], default: 3000 }),
-  ACCESS_URL: v.url({
-    description: 'Public URL of the API, printed in logs and used for absolute links',
-    apps: ['chat-api'],
-    protocols: ['http:', 'https:'],
-  }),
   SESSION_DURATION: v.duration({
     description: 'Lifetime of a login session token',
     apps: ['chat-api'],

@@ -51,7 +51,9 @@ export class DatabaseModule {
             });
             readiness.register('schema', async () => {
               const s = await migrationStatus(ds);
-              if (s.pending.length > 0) throw new Error(`${s.pending.length} migration(s) pending: run npm run migrate (${s.pending.join(', ')})`);
+              if (s.pending.length > 0) {
+                throw new Error(`${s.pending.length} migration(s) pending (${s.pending.join(', ')}): run the migration job (npm run migrate)`);
+              }
             });
             return ds;
           },

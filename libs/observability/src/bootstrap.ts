@@ -28,6 +28,8 @@ export interface BootstrapOptions<C> {
   /** Extra setup on the created app (filters, OpenAPI) before listen. */
   configure?: (app: NestFastifyApplication, cfg: C, logger: Logger) => void | Promise<void>;
   bodyLimit?: number;
+  /** Trust X-Forwarded-For for the client IP (behind a load balancer). */
+  trustProxy?: (cfg: C) => boolean;
 }
 
 export interface RunningApp {
@@ -47,7 +49,7 @@ export async function startApp<C>(opts: BootstrapOptions<C>): Promise<RunningApp
     logger: false,
     genReqId: genRequestId,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
-    trustProxy: false,
+    trustProxy: opts.trustProxy?.(cfg) ?? false,
   });
   installHttpHooks(adapter.getInstance(), logger, metrics);
   const app = await NestFactory.create<NestFastifyApplication>(opts.module(cfg, { logger, metrics }), adapter, {
