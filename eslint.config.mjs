@@ -4,7 +4,10 @@
 import nx from '@nx/eslint-plugin';
 import prettier from 'eslint-config-prettier';
 
-const lib = (name, deps) => ({ sourceTag: `scope:${name}`, onlyDependOnLibsWithTags: deps.map((d) => `scope:${d}`) });
+const lib = (name, deps) => ({
+  sourceTag: `scope:${name}`,
+  onlyDependOnLibsWithTags: deps.map((d) => `scope:${d}`),
+});
 
 const libRules = [
   ['contracts', []],
@@ -64,7 +67,10 @@ export default [
   },
   {
     files: ['**/*.spec.ts', '**/test/**/*.ts'],
-    rules: { '@nx/enforce-module-boundaries': boundaries(true), '@typescript-eslint/no-non-null-assertion': 'off' },
+    rules: {
+      '@nx/enforce-module-boundaries': boundaries(true),
+      '@typescript-eslint/no-non-null-assertion': 'off',
+    },
   },
   { files: ['**/*.mjs', '**/*.js'], rules: { 'no-console': 'off' } },
 ];

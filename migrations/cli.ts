@@ -5,7 +5,10 @@ import { ConfigError, commonSchema, parseEnv, v } from '@agentmesh/config';
 import { createDataSource, migrate, migrationStatus } from '@agentmesh/db';
 import { ALL_MIGRATIONS } from './index';
 
-const cliSchema = { DATABASE_URL: commonSchema.DATABASE_URL, MIGRATE_TIMEOUT: v.duration({ description: 'Give up after', apps: 'all', default: 600_000 }) };
+const cliSchema = {
+  DATABASE_URL: commonSchema.DATABASE_URL,
+  MIGRATE_TIMEOUT: v.duration({ description: 'Give up after', apps: 'all', default: 600_000 }),
+};
 
 export async function runCli(argv: string[], env: Record<string, string | undefined>): Promise<number> {
   const cmd = argv[0] ?? 'migrate';
@@ -23,9 +26,16 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     }
     throw e;
   }
-  const ds = createDataSource({ url: cfg.DATABASE_URL, poolSize: 2, applicationName: 'agentmesh-migrate', migrations: ALL_MIGRATIONS });
+  const ds = createDataSource({
+    url: cfg.DATABASE_URL,
+    poolSize: 2,
+    applicationName: 'agentmesh-migrate',
+    migrations: ALL_MIGRATIONS,
+  });
   const timer = setTimeout(() => {
-    console.error(`migrate: timed out after ${cfg.MIGRATE_TIMEOUT} ms (is another migration stuck holding the lock?)`);
+    console.error(
+      `migrate: timed out after ${cfg.MIGRATE_TIMEOUT} ms (is another migration stuck holding the lock?)`,
+    );
     process.exit(1);
   }, cfg.MIGRATE_TIMEOUT);
   timer.unref();
@@ -38,7 +48,9 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     }
     const started = Date.now();
     const applied = await migrate(ds, (msg) => console.log(`migrate: ${msg}`));
-    console.log(`migrate: ${applied.length ? `${applied.length} applied` : 'schema is up to date'} (${Date.now() - started} ms)`);
+    console.log(
+      `migrate: ${applied.length ? `${applied.length} applied` : 'schema is up to date'} (${Date.now() - started} ms)`,
+    );
     return 0;
   } catch (e) {
     console.error(`migrate: failed: ${(e as Error).message}`);

@@ -52,4 +52,5 @@ for (const top of ['apps', 'libs', 'migrations']) {
     compiled++;
   }
 }
-if (!quiet || compiled > 0) console.log(`build: ${compiled}/${total} files compiled to dist/ in ${Date.now() - started} ms`);
+if (!quiet || compiled > 0)
+  console.log(`build: ${compiled}/${total} files compiled to dist/ in ${Date.now() - started} ms`);

@@ -17,7 +17,16 @@ let embeddedPg;
 let natsProcess;
 let stopping = false;
 
-const COLORS = { 'chat-api': 36, 'chatd-worker': 35, 'aibridge-recorder': 33, 'telemetry-collector': 32, dbpurge: 34, 'nats-server': 90, migrate: 37, start: 1 };
+const COLORS = {
+  'chat-api': 36,
+  'chatd-worker': 35,
+  'aibridge-recorder': 33,
+  'telemetry-collector': 32,
+  dbpurge: 34,
+  'nats-server': 90,
+  migrate: 37,
+  start: 1,
+};
 const APPS = [
   { name: 'chat-api', port: Number(env.HTTP_PORT ?? 3000), portVar: 'HTTP_PORT' },
   { name: 'chatd-worker', port: 9101, portVar: 'HEALTH_PORT' },
@@ -43,7 +52,9 @@ function humanize(line) {
       .filter(([k]) => !['span_id', 'context'].includes(k))
       .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`)
       .join(' ');
-    const lvl = { error: '\x1b[31mERROR\x1b[0m', warn: '\x1b[33mWARN\x1b[0m', fatal: '\x1b[31mFATAL\x1b[0m' }[level] ?? level.toUpperCase();
+    const lvl =
+      { error: '\x1b[31mERROR\x1b[0m', warn: '\x1b[33mWARN\x1b[0m', fatal: '\x1b[31mFATAL\x1b[0m' }[level] ??
+      level.toUpperCase();
     return `${lvl} ${msg}${extra ? `  ${extra}` : ''}`;
   } catch {
     return line;
@@ -109,15 +120,20 @@ async function ensureNats() {
   const host = url.hostname;
   const port = Number(url.port || 4222);
   if (await portOpen(host, port)) return;
-  if (env.NATS_URL) throw new Error(`nothing listens on NATS_URL=${env.NATS_URL}; start NATS (with -js) or unset NATS_URL`);
+  if (env.NATS_URL)
+    throw new Error(`nothing listens on NATS_URL=${env.NATS_URL}; start NATS (with -js) or unset NATS_URL`);
   const which = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' });
   const bin = which.stdout.trim() || (existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : '');
   if (!bin) {
-    throw new Error(`no NATS server at nats://${host}:${port} and nats-server is not installed: install it (apt-get install nats-server) or set NATS_URL`);
+    throw new Error(
+      `no NATS server at nats://${host}:${port} and nats-server is not installed: install it (apt-get install nats-server) or set NATS_URL`,
+    );
   }
   const storeDir = join(dataDir, 'nats');
   mkdirSync(storeDir, { recursive: true });
-  natsProcess = spawn(bin, ['-a', host, '-p', String(port), '-js', '-sd', storeDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  natsProcess = spawn(bin, ['-a', host, '-p', String(port), '-js', '-sd', storeDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   pipe('nats-server', natsProcess.stdout);
   pipe('nats-server', natsProcess.stderr);
   for (let i = 0; i < 50 && !(await portOpen(host, port)); i++) await new Promise((r) => setTimeout(r, 100));
@@ -126,7 +142,11 @@ async function ensureNats() {
 }
 
 function run(name, args, extraEnv = {}) {
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: { ...env, ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   pipe(name, child.stdout);
   pipe(name, child.stderr);
   return child;
@@ -175,11 +195,15 @@ process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
 
 try {
-  const build = spawnSync(process.execPath, [join(root, 'scripts/build.mjs'), '--quiet'], { stdio: 'inherit' });
+  const build = spawnSync(process.execPath, [join(root, 'scripts/build.mjs'), '--quiet'], {
+    stdio: 'inherit',
+  });
   if (build.status !== 0) throw new Error('build failed');
   if (!env.DATABASE_URL) env.DATABASE_URL = await startEmbeddedPostgres();
   await ensureNats();
-  const migrateCode = await new Promise((res) => run('migrate', ['dist/migrations/cli.js', 'migrate']).on('exit', res));
+  const migrateCode = await new Promise((res) =>
+    run('migrate', ['dist/migrations/cli.js', 'migrate']).on('exit', res),
+  );
   if (migrateCode !== 0) throw new Error('migrations failed');
   for (const app of APPS) {
     const child = run(app.name, [`dist/apps/${app.name}/src/main.js`], { [app.portVar]: String(app.port) });
@@ -190,10 +214,22 @@ try {
   }
   await Promise.all(APPS.map(waitReady));
   const api = `http://127.0.0.1:${APPS[0].port}`;
-  say('start', `\x1b[32mall 5 apps are ready in ${((Date.now() - started) / 1000).toFixed(1)} s\x1b[0m — API at ${api}`);
-  say('start', `create the first user:  curl -s -X POST ${api}/api/v2/users/first -H 'Content-Type: application/json' \\`);
-  say('start', `  -d '{"email":"admin@example.com","username":"admin","name":"Admin","password":"change me please"}'`);
-  say('start', `then log in:            curl -s -X POST ${api}/api/v2/users/login -H 'Content-Type: application/json' -d '{"email":"admin@example.com","password":"change me please"}'`);
+  say(
+    'start',
+    `\x1b[32mall 5 apps are ready in ${((Date.now() - started) / 1000).toFixed(1)} s\x1b[0m — API at ${api}`,
+  );
+  say(
+    'start',
+    `create the first user:  curl -s -X POST ${api}/api/v2/users/first -H 'Content-Type: application/json' \\`,
+  );
+  say(
+    'start',
+    `  -d '{"email":"admin@example.com","username":"admin","name":"Admin","password":"change me please"}'`,
+  );
+  say(
+    'start',
+    `then log in:            curl -s -X POST ${api}/api/v2/users/login -H 'Content-Type: application/json' -d '{"email":"admin@example.com","password":"change me please"}'`,
+  );
   say('start', 'press Ctrl-C to stop');
 } catch (e) {
   fail(e.message);

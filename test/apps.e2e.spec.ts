@@ -18,30 +18,45 @@ jest.setTimeout(90_000);
 
 const entry = (app: string) => `apps/${app}/src/main.js`;
 
-async function readyz(port: number): Promise<{ status: number; body: { checks: Record<string, { ok: boolean; error?: string }> } }> {
+async function readyz(
+  port: number,
+): Promise<{ status: number; body: { checks: Record<string, { ok: boolean; error?: string }> } }> {
   const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-  return { status: res.status, body: (await res.json()) as { checks: Record<string, { ok: boolean; error?: string }> } };
+  return {
+    status: res.status,
+    body: (await res.json()) as { checks: Record<string, { ok: boolean; error?: string }> },
+  };
 }
 
 beforeAll(() => buildDist());
 
 describe('config validation at boot', () => {
-  it.each(ALL_APPS)('%s exits with code 2 naming every bad variable, without echoing secrets', async (app) => {
-    const proc = startProcess(entry(app), {
-      DATABASE_URL: 'mysql://secret-password@db/x',
-      DB_POOL_SIZE: '0',
-      NATS_URL: 'http://nats:4222',
-      LOG_LEVEL: 'loud',
-      AGENTMESH_ENCRYPTION_KEYS: 'c2VjcmV0LWtleQ==',
-    });
-    const { code } = await proc.exited;
-    expect(code).toBe(2);
-    const out = proc.output();
-    for (const name of ['DATABASE_URL', 'DB_POOL_SIZE', 'NATS_URL', 'LOG_LEVEL', 'AGENTMESH_ENCRYPTION_KEYS']) expect(out).toContain(name);
-    expect(out).toContain('5 problems');
-    expect(out).not.toContain('secret-password');
-    expect(out).not.toContain('c2VjcmV0LWtleQ==');
-  });
+  it.each(ALL_APPS)(
+    '%s exits with code 2 naming every bad variable, without echoing secrets',
+    async (app) => {
+      const proc = startProcess(entry(app), {
+        DATABASE_URL: 'mysql://secret-password@db/x',
+        DB_POOL_SIZE: '0',
+        NATS_URL: 'http://nats:4222',
+        LOG_LEVEL: 'loud',
+        AGENTMESH_ENCRYPTION_KEYS: 'c2VjcmV0LWtleQ==',
+      });
+      const { code } = await proc.exited;
+      expect(code).toBe(2);
+      const out = proc.output();
+      for (const name of [
+        'DATABASE_URL',
+        'DB_POOL_SIZE',
+        'NATS_URL',
+        'LOG_LEVEL',
+        'AGENTMESH_ENCRYPTION_KEYS',
+      ])
+        expect(out).toContain(name);
+      expect(out).toContain('5 problems');
+      expect(out).not.toContain('secret-password');
+      expect(out).not.toContain('c2VjcmV0LWtleQ==');
+    },
+  );
 
   it('a missing required variable is named', async () => {
     const proc = startProcess(entry('dbpurge'), {});
@@ -60,7 +75,15 @@ describe('worker health and readiness', () => {
 
   it('serves /healthz and /metrics on the internal port; /readyz follows NATS down and back up; SIGTERM exits 0', async () => {
     const port = await freePort();
-    const proc = startProcess(entry('chatd-worker'), appTestEnv(db.url, randomPrefix(), { NATS_URL: nats.url, HEALTH_PORT: String(port), SHUTDOWN_GRACE_PERIOD: '5s', LOG_LEVEL: 'info' }));
+    const proc = startProcess(
+      entry('chatd-worker'),
+      appTestEnv(db.url, randomPrefix(), {
+        NATS_URL: nats.url,
+        HEALTH_PORT: String(port),
+        SHUTDOWN_GRACE_PERIOD: '5s',
+        LOG_LEVEL: 'info',
+      }),
+    );
     try {
       await waitFor('ready', async () => (await readyz(port)).status === 200);
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
@@ -94,14 +117,19 @@ describe('worker health and readiness', () => {
     const name = `${db.name}_empty`;
     await withAdmin((c) => c.query(`CREATE DATABASE "${name}"`));
     const port = await freePort();
-    const proc = startProcess(entry('dbpurge'), appTestEnv(dbUrl(name), randomPrefix(), { NATS_URL: nats.url, HEALTH_PORT: String(port) }));
+    const proc = startProcess(
+      entry('dbpurge'),
+      appTestEnv(dbUrl(name), randomPrefix(), { NATS_URL: nats.url, HEALTH_PORT: String(port) }),
+    );
     try {
       const r = await waitFor('schema check result', async () => {
         const res = await readyz(port);
         return res.body.checks.schema ? res : undefined;
       });
       expect(r.status).toBe(503);
-      expect(r.body.checks.schema.error).toMatch(/1 migration\(s\) pending \(Identity\d+\): run the migration job/);
+      expect(r.body.checks.schema.error).toMatch(
+        /1 migration\(s\) pending \(Identity\d+\): run the migration job/,
+      );
       const migrate = startProcess('migrations/cli.js', { DATABASE_URL: dbUrl(name) }, ['migrate']);
       expect((await migrate.exited).code).toBe(0);
       await waitFor('ready after migrate', async () => (await readyz(port)).status === 200);

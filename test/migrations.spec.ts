@@ -9,7 +9,13 @@ describe('migrations', () => {
   beforeAll(() => withAdmin((c) => c.query(`CREATE DATABASE "${name}"`)));
   afterAll(() => withAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)));
 
-  const ds = () => createDataSource({ url: dbUrl(name), poolSize: 2, applicationName: 'mig-test', migrations: ALL_MIGRATIONS });
+  const ds = () =>
+    createDataSource({
+      url: dbUrl(name),
+      poolSize: 2,
+      applicationName: 'mig-test',
+      migrations: ALL_MIGRATIONS,
+    });
 
   it('applies every migration once when several replicas run at the same time', async () => {
     const replicas = [ds(), ds(), ds(), ds()];
@@ -44,7 +50,9 @@ describe('migrations', () => {
       for (let i = 0; i < ALL_MIGRATIONS.length; i++) await d.undoLastMigration({ transaction: 'each' });
       const c = new Client({ connectionString: dbUrl(name) });
       await c.connect();
-      const { rows } = await c.query(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'agentmesh_migrations'`);
+      const { rows } = await c.query(
+        `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'agentmesh_migrations'`,
+      );
       await c.end();
       expect(rows[0].n).toBe(0);
       expect((await migrationStatus(d)).pending).toHaveLength(ALL_MIGRATIONS.length);

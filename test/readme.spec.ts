@@ -10,7 +10,13 @@ describe('README', () => {
   it.each(Object.entries(allVariables()))('documents %s with its default', (name, { spec }) => {
     const row = readme.split('\n').find((l) => l.startsWith(`| \`${name}\` |`));
     expect(row).toBeDefined();
-    const def = spec.defaultText ?? (spec.default === undefined ? undefined : Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default));
+    const def =
+      spec.defaultText ??
+      (spec.default === undefined
+        ? undefined
+        : Array.isArray(spec.default)
+          ? spec.default.join(',')
+          : String(spec.default));
     if (def !== undefined) expect(row).toContain(` ${def} `);
     if (spec.required) expect(row).toContain('**required**');
   });

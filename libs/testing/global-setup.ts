@@ -18,7 +18,12 @@ export default async function globalSetup(): Promise<void> {
   await assertNatsReachable();
   await dropStaleDatabases();
   await withAdmin((c) => c.query(`CREATE DATABASE "${templateName(runId)}"`));
-  const ds = createDataSource({ url: dbUrl(templateName(runId)), poolSize: 2, applicationName: 'agentmesh-test-setup', migrations: ALL_MIGRATIONS });
+  const ds = createDataSource({
+    url: dbUrl(templateName(runId)),
+    poolSize: 2,
+    applicationName: 'agentmesh-test-setup',
+    migrations: ALL_MIGRATIONS,
+  });
   await ds.initialize();
   try {
     await migrate(ds);

@@ -15,8 +15,17 @@ export class AibridgeRecorderModule {
       module: AibridgeRecorderModule,
       imports: [
         ObservabilityModule.forRoot(shared),
-        DatabaseModule.forRoot(appDataSourceConfig('aibridge-recorder', cfg, { entities: ALL_ENTITIES, migrations: ALL_MIGRATIONS })),
-        BusModule.forRoot({ nats: natsOptionsFrom('aibridge-recorder', cfg), subscriptions: [], streams: ['AIBRIDGE'] }),
+        DatabaseModule.forRoot(
+          appDataSourceConfig('aibridge-recorder', cfg, {
+            entities: ALL_ENTITIES,
+            migrations: ALL_MIGRATIONS,
+          }),
+        ),
+        BusModule.forRoot({
+          nats: natsOptionsFrom('aibridge-recorder', cfg),
+          subscriptions: [],
+          streams: ['AIBRIDGE'],
+        }),
       ],
     };
   }

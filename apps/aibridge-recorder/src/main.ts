@@ -3,4 +3,11 @@ import { runMain, workerOptions } from '@agentmesh/observability';
 import { AibridgeRecorderModule } from './app.module';
 
 const schema = workerSchema('aibridge-recorder');
-runMain(workerOptions('aibridge-recorder', schema, () => loadConfig(schema), (cfg, shared) => AibridgeRecorderModule.forRoot(cfg, shared)));
+runMain(
+  workerOptions(
+    'aibridge-recorder',
+    schema,
+    () => loadConfig(schema),
+    (cfg, shared) => AibridgeRecorderModule.forRoot(cfg, shared),
+  ),
+);

@@ -25,7 +25,10 @@ import { UsersService } from './users/users.service';
 @Module({})
 export class ChatApiModule {
   static forRoot(cfg: ChatApiConfig, shared: { logger: Logger; metrics: Metrics }): DynamicModule {
-    const tokenConfig: TokenConfig = { sessionDurationMs: cfg.SESSION_DURATION, maxTokenLifetimeMs: cfg.MAX_TOKEN_LIFETIME };
+    const tokenConfig: TokenConfig = {
+      sessionDurationMs: cfg.SESSION_DURATION,
+      maxTokenLifetimeMs: cfg.MAX_TOKEN_LIFETIME,
+    };
     const sessionConfig: SessionConfig = {
       secureCookie: cfg.SECURE_AUTH_COOKIE,
       ipLimitPerMinute: cfg.LOGIN_RATE_LIMIT_IP,
@@ -35,7 +38,9 @@ export class ChatApiModule {
       module: ChatApiModule,
       imports: [
         ObservabilityModule.forRoot(shared),
-        DatabaseModule.forRoot(appDataSourceConfig('chat-api', cfg, { entities: ALL_ENTITIES, migrations: ALL_MIGRATIONS })),
+        DatabaseModule.forRoot(
+          appDataSourceConfig('chat-api', cfg, { entities: ALL_ENTITIES, migrations: ALL_MIGRATIONS }),
+        ),
         BusModule.forRoot({
           nats: natsOptionsFrom('chat-api', cfg),
           subscriptions: [],
@@ -55,9 +60,15 @@ export class ChatApiModule {
           provide: Ciphers,
           inject: [DataSource],
           useFactory: async (ds: DataSource) => {
-            const ciphers = new Ciphers(parseKeys(cfg.AGENTMESH_ENCRYPTION_KEYS), { warnOnce: (msg) => shared.logger.warn(msg) });
+            const ciphers = new Ciphers(parseKeys(cfg.AGENTMESH_ENCRYPTION_KEYS), {
+              warnOnce: (msg) => shared.logger.warn(msg),
+            });
             const { unconfigured } = await syncKeys(ds, ciphers);
-            if (unconfigured.length > 0) shared.logger.warn({ key_ids: unconfigured }, 'database has active encryption keys that are not configured');
+            if (unconfigured.length > 0)
+              shared.logger.warn(
+                { key_ids: unconfigured },
+                'database has active encryption keys that are not configured',
+              );
             return ciphers;
           },
         },

@@ -21,9 +21,16 @@ export function chatApiOptions(loadConfig: () => ChatApiConfig): BootstrapOption
     configure: (app) => {
       const doc = SwaggerModule.createDocument(
         app,
-        new DocumentBuilder().setTitle('agentmesh API').setDescription('Wire-compatible with Coder\'s codersdk for the covered features.').setVersion('0.1.0').build(),
+        new DocumentBuilder()
+          .setTitle('agentmesh API')
+          .setDescription("Wire-compatible with Coder's codersdk for the covered features.")
+          .setVersion('0.1.0')
+          .build(),
       );
-      app.getHttpAdapter().getInstance().get('/api/docs', async () => doc);
+      app
+        .getHttpAdapter()
+        .getInstance()
+        .get('/api/docs', async () => doc);
     },
   };
 }

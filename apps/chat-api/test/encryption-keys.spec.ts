@@ -12,7 +12,16 @@ describe('encryption keys at boot', () => {
   const prefix = randomPrefix();
   afterAll(() => deleteStreamsForPrefix(prefix));
   const boot = (keys: Buffer[]) =>
-    startApp(chatApiOptions(() => loadConfig(chatApiSchema, appTestEnv(db.url, prefix, { AGENTMESH_ENCRYPTION_KEYS: keys.map((k) => k.toString('base64')).join(',') }))));
+    startApp(
+      chatApiOptions(() =>
+        loadConfig(
+          chatApiSchema,
+          appTestEnv(db.url, prefix, {
+            AGENTMESH_ENCRYPTION_KEYS: keys.map((k) => k.toString('base64')).join(','),
+          }),
+        ),
+      ),
+    );
 
   it('registers the configured key, then refuses to start with only an unrelated key', async () => {
     const a = randomBytes(32);

@@ -3,7 +3,13 @@
 import { chatApiSchema, loadConfig } from '@agentmesh/config';
 import { AgentmeshClient } from '@agentmesh/contracts';
 import { RunningApp, startApp } from '@agentmesh/observability';
-import { appTestEnv, deleteStreamsForPrefix, randomPrefix, TestDatabase, useTestDatabase } from '@agentmesh/testing';
+import {
+  appTestEnv,
+  deleteStreamsForPrefix,
+  randomPrefix,
+  TestDatabase,
+  useTestDatabase,
+} from '@agentmesh/testing';
 import { chatApiOptions } from '../src/bootstrap';
 
 export interface ChatApiHarness {
@@ -19,7 +25,9 @@ export function useChatApi(env: Record<string, string> = {}): ChatApiHarness {
   const prefix = randomPrefix();
   let running: RunningApp | undefined;
   beforeAll(async () => {
-    running = await startApp(chatApiOptions(() => loadConfig(chatApiSchema, appTestEnv(db.url, prefix, env))));
+    running = await startApp(
+      chatApiOptions(() => loadConfig(chatApiSchema, appTestEnv(db.url, prefix, env))),
+    );
   });
   afterAll(async () => {
     await running?.close();
@@ -40,10 +48,17 @@ export function useChatApi(env: Record<string, string> = {}): ChatApiHarness {
   };
 }
 
-export const OWNER = { email: 'owner@example.com', username: 'owner', name: 'Olive Owner', password: 'correct horse battery' };
+export const OWNER = {
+  email: 'owner@example.com',
+  username: 'owner',
+  name: 'Olive Owner',
+  password: 'correct horse battery',
+};
 
 /** Creates the first user and returns a logged-in client for it. */
-export async function setupOwner(h: ChatApiHarness): Promise<{ client: AgentmeshClient; userId: string; orgId: string }> {
+export async function setupOwner(
+  h: ChatApiHarness,
+): Promise<{ client: AgentmeshClient; userId: string; orgId: string }> {
   const anon = h.client();
   const { user_id, organization_id } = await anon.createFirstUser(OWNER);
   await anon.login({ email: OWNER.email, password: OWNER.password });

@@ -9,7 +9,11 @@ import { OWNER, setupOwner, useChatApi } from './harness';
 
 const h = useChatApi({ LOGIN_RATE_LIMIT_ACCOUNT: '1000', LOGIN_RATE_LIMIT_IP: '1000' });
 
-async function expectError(p: Promise<unknown>, status: number, message?: string | RegExp): Promise<ApiClientError> {
+async function expectError(
+  p: Promise<unknown>,
+  status: number,
+  message?: string | RegExp,
+): Promise<ApiClientError> {
   try {
     await p;
   } catch (e) {
@@ -29,14 +33,20 @@ describe('first user', () => {
     expect(before.status).toBe(404);
     expect(before.headers.get('x-request-id')).toBeTruthy();
 
-    const created = await anon.createFirstUser({ ...OWNER, onboarding_info: { newsletter_marketing: true, newsletter_releases: false } });
+    const created = await anon.createFirstUser({
+      ...OWNER,
+      onboarding_info: { newsletter_marketing: true, newsletter_releases: false },
+    });
     expect(created.user_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(created.organization_id).toMatch(/^[0-9a-f-]{36}$/);
     expect((await anon.raw('GET', '/api/v2/users/first')).status).toBe(200);
   });
 
   it('refuses a second first user with 409', async () => {
-    await expectError(h.client().createFirstUser({ ...OWNER, email: 'other@example.com', username: 'other' }), 409);
+    await expectError(
+      h.client().createFirstUser({ ...OWNER, email: 'other@example.com', username: 'other' }),
+      409,
+    );
   });
 
   it('publishes one first_user telemetry event to JetStream with onboarding flags', async () => {
@@ -47,12 +57,19 @@ describe('first user', () => {
       const stream = cat.streamName('TELEMETRY');
       let msg;
       for (let i = 0; i < 50 && !msg; i++) {
-        msg = await jsm.streams.getMessage(stream, { last_by_subj: `${h.prefix}.telemetry.first_user` }).catch(() => undefined);
+        msg = await jsm.streams
+          .getMessage(stream, { last_by_subj: `${h.prefix}.telemetry.first_user` })
+          .catch(() => undefined);
         if (!msg) await new Promise((r) => setTimeout(r, 100));
       }
       expect(msg).toBeDefined();
       const event = msg!.json<FirstUserTelemetryEvent>();
-      expect(event).toMatchObject({ v: 1, username: OWNER.username, email: OWNER.email, onboarding: { newsletter_marketing: true, newsletter_releases: false } });
+      expect(event).toMatchObject({
+        v: 1,
+        username: OWNER.username,
+        email: OWNER.email,
+        onboarding: { newsletter_marketing: true, newsletter_releases: false },
+      });
       expect(msg!.header.get('Nats-Msg-Id')).toBe(`first_user:${event.user_id}`);
       const info = await jsm.streams.info(stream);
       expect(info.state.messages).toBe(1);
@@ -65,11 +82,15 @@ describe('first user', () => {
 describe('login, session and logout', () => {
   it('logs in with 201, sets the session cookie, and the token works in every accepted place', async () => {
     const anon = h.client();
-    const res = await anon.raw('POST', '/api/v2/users/login', { body: { email: OWNER.email, password: OWNER.password } });
+    const res = await anon.raw('POST', '/api/v2/users/login', {
+      body: { email: OWNER.email, password: OWNER.password },
+    });
     expect(res.status).toBe(201);
     const token = (res.body as { session_token: string }).session_token;
     expect(token).toMatch(/^[A-Za-z0-9]{10}-[A-Za-z0-9]{22}$/);
-    expect(res.headers.get('set-cookie')).toMatch(/^coder_session_token=.+; Path=\/; Expires=.+; HttpOnly; SameSite=Lax/);
+    expect(res.headers.get('set-cookie')).toMatch(
+      /^coder_session_token=.+; Path=\/; Expires=.+; HttpOnly; SameSite=Lax/,
+    );
 
     const c = h.client();
     const placements: Record<string, string>[] = [
@@ -80,7 +101,12 @@ describe('login, session and logout', () => {
     for (const headers of placements) {
       const me = await c.raw('GET', '/api/v2/users/me', { headers });
       expect(me.status).toBe(200);
-      expect(me.body).toMatchObject({ username: OWNER.username, email: OWNER.email, status: 'active', login_type: 'password' });
+      expect(me.body).toMatchObject({
+        username: OWNER.username,
+        email: OWNER.email,
+        status: 'active',
+        login_type: 'password',
+      });
     }
     const viaQuery = await c.raw('GET', `/api/v2/users/me?coder_session_token=${token}`);
     expect(viaQuery.status).toBe(200);
@@ -107,8 +133,16 @@ describe('login, session and logout', () => {
 
   it('rejects wrong passwords and unknown accounts alike with 401', async () => {
     const anon = h.client();
-    await expectError(anon.login({ email: OWNER.email, password: 'wrong password!' }), 401, 'Incorrect email or password.');
-    await expectError(anon.login({ email: 'nobody@example.com', password: 'whatever123' }), 401, 'Incorrect email or password.');
+    await expectError(
+      anon.login({ email: OWNER.email, password: 'wrong password!' }),
+      401,
+      'Incorrect email or password.',
+    );
+    await expectError(
+      anon.login({ email: 'nobody@example.com', password: 'whatever123' }),
+      401,
+      'Incorrect email or password.',
+    );
   });
 
   it('logout deletes the session: the token stops working', async () => {
@@ -120,7 +154,11 @@ describe('login, session and logout', () => {
   it('rejects missing, malformed and unknown tokens with 401', async () => {
     await expectError(h.client().user('me'), 401, 'You must be logged in to access this resource.');
     await expectError(h.client('garbage').user('me'), 401, 'Invalid session token.');
-    await expectError(h.client('abcdefghij-abcdefghijklmnopqrstuv').user('me'), 401, 'Invalid session token.');
+    await expectError(
+      h.client('abcdefghij-abcdefghijklmnopqrstuv').user('me'),
+      401,
+      'Invalid session token.',
+    );
   });
 });
 
@@ -131,7 +169,12 @@ describe('API tokens', () => {
     expect(key).toMatch(/^[A-Za-z0-9]{10}-[A-Za-z0-9]{22}$/);
     const list = await client.tokens('me');
     expect(list).toHaveLength(1);
-    expect(list[0]).toMatchObject({ token_name: 'ci', login_type: 'token', lifetime_seconds: 3600, scopes: ['coder:all'] });
+    expect(list[0]).toMatchObject({
+      token_name: 'ci',
+      login_type: 'token',
+      lifetime_seconds: 3600,
+      scopes: ['coder:all'],
+    });
     expect(JSON.stringify(list)).not.toContain(key.split('-')[1]);
     expect((await h.client(key).user('me')).username).toBe(OWNER.username);
     await expectError(client.createToken('me', { token_name: 'ci' }), 409);
@@ -151,7 +194,10 @@ describe('API tokens', () => {
 
   it('a token scoped to application_connect cannot read users', async () => {
     const { client } = await login();
-    const { key } = await client.createToken('me', { token_name: 'apps-only', scopes: ['coder:application_connect'] });
+    const { key } = await client.createToken('me', {
+      token_name: 'apps-only',
+      scopes: ['coder:application_connect'],
+    });
     await expectError(h.client(key).user('me'), 404);
   });
 });
@@ -159,13 +205,22 @@ describe('API tokens', () => {
 describe('users and roles', () => {
   it('an owner creates a member; the member sees only itself and cannot create users (403)', async () => {
     const { client, orgId } = await login();
-    const member = await client.createUser({ email: 'mia@example.com', username: 'mia', password: 'member password 1', user_status: 'active' });
+    const member = await client.createUser({
+      email: 'mia@example.com',
+      username: 'mia',
+      password: 'member password 1',
+      user_status: 'active',
+    });
     expect(member).toMatchObject({ username: 'mia', status: 'active', organization_ids: [orgId], roles: [] });
 
     const m = h.client();
     await m.login({ email: 'mia@example.com', password: 'member password 1' });
     expect((await m.user('me')).username).toBe('mia');
-    await expectError(m.user(OWNER.username), 404, 'Resource not found or you do not have access to this resource');
+    await expectError(
+      m.user(OWNER.username),
+      404,
+      'Resource not found or you do not have access to this resource',
+    );
     const visible = await m.users();
     expect(visible.users.map((u) => u.username)).toEqual(['mia']);
     expect(visible.count).toBe(1);
@@ -175,7 +230,11 @@ describe('users and roles', () => {
 
   it('new users default to dormant and become active at first login', async () => {
     const { client } = await login();
-    const u = await client.createUser({ email: 'dora@example.com', username: 'dora', password: 'dormant password' });
+    const u = await client.createUser({
+      email: 'dora@example.com',
+      username: 'dora',
+      password: 'dormant password',
+    });
     expect(u.status).toBe('dormant');
     const d = h.client();
     await d.login({ email: 'dora@example.com', password: 'dormant password' });
@@ -192,7 +251,9 @@ describe('users and roles', () => {
     const page2 = await client.users({ limit: 1, after_id: page1.users[0].id });
     expect(page2.users[0].username > page1.users[0].username).toBe(true);
     expect((await client.users({ q: 'mia' })).users.map((u) => u.username)).toEqual(['mia']);
-    expect((await client.users({ q: 'status:dormant' })).users.every((u) => u.status === 'dormant')).toBe(true);
+    expect((await client.users({ q: 'status:dormant' })).users.every((u) => u.status === 'dormant')).toBe(
+      true,
+    );
     expect((await client.users({ q: 'role:owner' })).users.map((u) => u.username)).toEqual([OWNER.username]);
   });
 
@@ -209,7 +270,10 @@ describe('users and roles', () => {
     ]) {
       const res = await client.raw('GET', `/api/v2/users?${query}`);
       expect(res.status).toBe(400);
-      expect(res.body).toMatchObject({ message: 'Query parameters have invalid values.', validations: [expect.objectContaining({ field })] });
+      expect(res.body).toMatchObject({
+        message: 'Query parameters have invalid values.',
+        validations: [expect.objectContaining({ field })],
+      });
     }
   });
 
@@ -226,20 +290,40 @@ describe('users and roles', () => {
 
   it('a user-admin may assign member-level roles but not owner', async () => {
     const { client } = await login();
-    await client.createUser({ email: 'ua@example.com', username: 'ua', password: 'user admin pass', user_status: 'active', roles: ['user-admin'] });
+    await client.createUser({
+      email: 'ua@example.com',
+      username: 'ua',
+      password: 'user admin pass',
+      user_status: 'active',
+      roles: ['user-admin'],
+    });
     const ua = h.client();
     await ua.login({ email: 'ua@example.com', password: 'user admin pass' });
     await expectError(ua.updateUserRoles('mia', ['owner']), 403);
-    await expectError(ua.createUser({ email: 'o2@example.com', username: 'o2', password: 'xxxxxxxxxx', roles: ['owner'] }), 403);
-    const created = await ua.createUser({ email: 'plain@example.com', username: 'plain', password: 'xxxxxxxxxx' });
+    await expectError(
+      ua.createUser({ email: 'o2@example.com', username: 'o2', password: 'xxxxxxxxxx', roles: ['owner'] }),
+      403,
+    );
+    const created = await ua.createUser({
+      email: 'plain@example.com',
+      username: 'plain',
+      password: 'xxxxxxxxxx',
+    });
     expect(created.roles).toEqual([]);
   });
 
   it('rejects duplicate users with 409 naming the field', async () => {
     const { client } = await login();
-    const e = await expectError(client.createUser({ email: 'MIA@example.com', username: 'mia2', password: 'xxxxxxxxxx' }), 409, 'User already exists.');
+    const e = await expectError(
+      client.createUser({ email: 'MIA@example.com', username: 'mia2', password: 'xxxxxxxxxx' }),
+      409,
+      'User already exists.',
+    );
     expect(e.body.validations?.[0].field).toBe('email');
-    const e2 = await expectError(client.createUser({ email: 'mia2@example.com', username: 'MIA', password: 'xxxxxxxxxx' }), 409);
+    const e2 = await expectError(
+      client.createUser({ email: 'mia2@example.com', username: 'MIA', password: 'xxxxxxxxxx' }),
+      409,
+    );
     expect(e2.body.validations?.[0].field).toBe('username');
   });
 });
@@ -249,7 +333,14 @@ describe('organizations and members', () => {
     const { client, orgId } = await login();
     const orgs = await client.organizations();
     expect(orgs).toEqual([
-      expect.objectContaining({ id: orgId, name: 'coder', display_name: 'Coder', is_default: true, icon: '', description: expect.any(String) }),
+      expect.objectContaining({
+        id: orgId,
+        name: 'coder',
+        display_name: 'Coder',
+        is_default: true,
+        icon: '',
+        description: expect.any(String),
+      }),
     ]);
     for (const ref of [orgId, 'coder', 'default']) expect((await client.organization(ref)).id).toBe(orgId);
     await expectError(client.organization('nope'), 404);
@@ -260,7 +351,13 @@ describe('organizations and members', () => {
     const members = await client.members(orgId);
     expect(members.map((m) => m.username)).toContain('mia');
     const mia = members.find((m) => m.username === 'mia')!;
-    expect(mia).toMatchObject({ organization_id: orgId, email: 'mia@example.com', roles: [], has_ai_seat: false, global_roles: expect.any(Array) });
+    expect(mia).toMatchObject({
+      organization_id: orgId,
+      email: 'mia@example.com',
+      roles: [],
+      has_ai_seat: false,
+      global_roles: expect.any(Array),
+    });
     const updated = await client.updateMemberRoles(orgId, 'mia', ['organization-admin', 'agents-access']);
     expect(updated.roles.map((r) => r.name).sort()).toEqual(['agents-access', 'organization-admin']);
     const bad = await expectError(client.updateMemberRoles(orgId, 'mia', ['owner']), 400);
@@ -273,29 +370,49 @@ describe('organizations and members', () => {
 
 describe('malformed input', () => {
   const cases: [string, string, unknown, string?][] = [
-    ['POST', '/api/v2/users/first', { email: 'not-an-email', username: 'x', password: 'longenough' }, 'email'],
+    [
+      'POST',
+      '/api/v2/users/first',
+      { email: 'not-an-email', username: 'x', password: 'longenough' },
+      'email',
+    ],
     ['POST', '/api/v2/users/login', { email: 'owner@example.com' }, 'password'],
     ['POST', '/api/v2/users/login', { email: 42, password: 'x' }, 'email'],
   ];
   it.each(cases)('%s %s with a bad field gets 400 naming it', async (method, path, body, field) => {
     const res = await h.client().raw(method, path, { body });
     expect(res.status).toBe(400);
-    expect(res.body).toMatchObject({ message: 'Validation failed.', validations: expect.arrayContaining([expect.objectContaining({ field })]) });
+    expect(res.body).toMatchObject({
+      message: 'Validation failed.',
+      validations: expect.arrayContaining([expect.objectContaining({ field })]),
+    });
   });
 
   it('answers non-JSON, non-object and oversized bodies with 4xx, never 500', async () => {
     const { client } = await login();
     const token = client.sessionToken!;
-    const bad = await h.client(token).raw('POST', '/api/v2/users', { rawBody: '{"email":', headers: { 'Content-Type': 'application/json' } });
+    const bad = await h
+      .client(token)
+      .raw('POST', '/api/v2/users', {
+        rawBody: '{"email":',
+        headers: { 'Content-Type': 'application/json' },
+      });
     expect(bad.status).toBe(400);
     expect(bad.body).toEqual({ message: 'Invalid request body.', detail: expect.stringContaining('JSON') });
     const arr = await h.client(token).raw('POST', '/api/v2/users', { body: [1, 2] });
     expect(arr.status).toBe(400);
-    const big = await h.client(token).raw('POST', '/api/v2/users', { body: { email: 'x'.repeat(2 * 1024 * 1024) } });
+    const big = await h
+      .client(token)
+      .raw('POST', '/api/v2/users', { body: { email: 'x'.repeat(2 * 1024 * 1024) } });
     expect(big.status).toBe(413);
-    const text = await h.client(token).raw('POST', '/api/v2/users', { rawBody: 'hello', headers: { 'Content-Type': 'text/plain' } });
+    const text = await h
+      .client(token)
+      .raw('POST', '/api/v2/users', { rawBody: 'hello', headers: { 'Content-Type': 'text/plain' } });
     expect(text.status).toBe(400);
-    expect(text.body).toEqual({ message: 'Invalid request body.', detail: 'The request body must be a JSON object.' });
+    expect(text.body).toEqual({
+      message: 'Invalid request body.',
+      detail: 'The request body must be a JSON object.',
+    });
     const roles = await h.client(token).raw('PUT', '/api/v2/users/mia/roles', { body: { roles: 'owner' } });
     expect(roles.status).toBe(400);
     expect(roles.body).toMatchObject({ validations: [expect.objectContaining({ field: 'roles' })] });

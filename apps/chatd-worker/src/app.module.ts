@@ -15,8 +15,14 @@ export class ChatdWorkerModule {
       module: ChatdWorkerModule,
       imports: [
         ObservabilityModule.forRoot(shared),
-        DatabaseModule.forRoot(appDataSourceConfig('chatd-worker', cfg, { entities: ALL_ENTITIES, migrations: ALL_MIGRATIONS })),
-        BusModule.forRoot({ nats: natsOptionsFrom('chatd-worker', cfg), subscriptions: [], streams: ['CHAT_EVENTS'] }),
+        DatabaseModule.forRoot(
+          appDataSourceConfig('chatd-worker', cfg, { entities: ALL_ENTITIES, migrations: ALL_MIGRATIONS }),
+        ),
+        BusModule.forRoot({
+          nats: natsOptionsFrom('chatd-worker', cfg),
+          subscriptions: [],
+          streams: ['CHAT_EVENTS'],
+        }),
       ],
     };
   }

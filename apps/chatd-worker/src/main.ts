@@ -3,4 +3,11 @@ import { runMain, workerOptions } from '@agentmesh/observability';
 import { ChatdWorkerModule } from './app.module';
 
 const schema = workerSchema('chatd-worker');
-runMain(workerOptions('chatd-worker', schema, () => loadConfig(schema), (cfg, shared) => ChatdWorkerModule.forRoot(cfg, shared)));
+runMain(
+  workerOptions(
+    'chatd-worker',
+    schema,
+    () => loadConfig(schema),
+    (cfg, shared) => ChatdWorkerModule.forRoot(cfg, shared),
+  ),
+);

@@ -14,7 +14,11 @@ export const PURGE_BATCH_SIZE = 10_000;
 
 @Module({})
 export class DbpurgeModule {
-  static forRoot(cfg: DbpurgeConfig, shared: { logger: Logger; metrics: Metrics }, overrides: Partial<PurgeOptions> = {}): DynamicModule {
+  static forRoot(
+    cfg: DbpurgeConfig,
+    shared: { logger: Logger; metrics: Metrics },
+    overrides: Partial<PurgeOptions> = {},
+  ): DynamicModule {
     const opts: PurgeOptions = {
       intervalMs: cfg.PURGE_INTERVAL,
       apiKeyRetentionMs: cfg.RETENTION_API_KEYS,
@@ -26,7 +30,9 @@ export class DbpurgeModule {
       module: DbpurgeModule,
       imports: [
         ObservabilityModule.forRoot(shared),
-        DatabaseModule.forRoot(appDataSourceConfig('dbpurge', cfg, { entities: ALL_ENTITIES, migrations: ALL_MIGRATIONS })),
+        DatabaseModule.forRoot(
+          appDataSourceConfig('dbpurge', cfg, { entities: ALL_ENTITIES, migrations: ALL_MIGRATIONS }),
+        ),
         // No subscriptions yet; connected so readiness covers the bus like every app's.
         BusModule.forRoot({ nats: natsOptionsFrom('dbpurge', cfg), subscriptions: [], streams: [] }),
       ],

@@ -21,11 +21,17 @@ describe('dbpurge', () => {
 
   beforeAll(async () => {
     const cfg = () => loadConfig(dbpurgeSchema, appTestEnv(db.url, prefix, { PURGE_INTERVAL: '1h' }));
-    app = await startApp(workerOptions('dbpurge', dbpurgeSchema, cfg, (c, shared) => DbpurgeModule.forRoot(c, shared, { now: () => NOW, batchSize: 2 })));
+    app = await startApp(
+      workerOptions('dbpurge', dbpurgeSchema, cfg, (c, shared) =>
+        DbpurgeModule.forRoot(c, shared, { now: () => NOW, batchSize: 2 }),
+      ),
+    );
     pg = new Client({ connectionString: db.url });
     await pg.connect();
     userId = randomUUID();
-    await pg.query(`INSERT INTO users (id, email, username) VALUES ($1, 'p@example.com', 'purgeme')`, [userId]);
+    await pg.query(`INSERT INTO users (id, email, username) VALUES ($1, 'p@example.com', 'purgeme')`, [
+      userId,
+    ]);
   });
   afterAll(async () => {
     await pg.end();
@@ -34,7 +40,10 @@ describe('dbpurge', () => {
   });
 
   async function key(id: string, expiresAt: Date): Promise<void> {
-    await pg.query(`INSERT INTO api_keys (id, hashed_secret, user_id, expires_at, login_type) VALUES ($1, '\\x00', $2, $3, 'password')`, [id, userId, expiresAt]);
+    await pg.query(
+      `INSERT INTO api_keys (id, hashed_secret, user_id, expires_at, login_type) VALUES ($1, '\\x00', $2, $3, 'password')`,
+      [id, userId, expiresAt],
+    );
   }
   const remaining = async () => (await pg.query(`SELECT id FROM api_keys ORDER BY id`)).rows.map((r) => r.id);
 

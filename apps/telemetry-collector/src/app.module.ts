@@ -15,8 +15,17 @@ export class TelemetryCollectorModule {
       module: TelemetryCollectorModule,
       imports: [
         ObservabilityModule.forRoot(shared),
-        DatabaseModule.forRoot(appDataSourceConfig('telemetry-collector', cfg, { entities: ALL_ENTITIES, migrations: ALL_MIGRATIONS })),
-        BusModule.forRoot({ nats: natsOptionsFrom('telemetry-collector', cfg), subscriptions: [], streams: ['TELEMETRY'] }),
+        DatabaseModule.forRoot(
+          appDataSourceConfig('telemetry-collector', cfg, {
+            entities: ALL_ENTITIES,
+            migrations: ALL_MIGRATIONS,
+          }),
+        ),
+        BusModule.forRoot({
+          nats: natsOptionsFrom('telemetry-collector', cfg),
+          subscriptions: [],
+          streams: ['TELEMETRY'],
+        }),
       ],
     };
   }

@@ -56,7 +56,8 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, Befor
     const streams = new Set<StreamKey>([...this.opts.streams, 'DEAD_LETTERS']);
     for (const t of this.opts.subscriptions) if (t.kind === 'consumer') streams.add(t.consumer.stream);
     for (const key of streams) await ensureStream(jsm, this.nats.catalog, STREAMS[key]);
-    for (const t of this.opts.subscriptions) if (t.kind === 'consumer') await ensureConsumer(jsm, this.nats.catalog, t.consumer);
+    for (const t of this.opts.subscriptions)
+      if (t.kind === 'consumer') await ensureConsumer(jsm, this.nats.catalog, t.consumer);
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -65,7 +66,10 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, Befor
       this.opts.subscriptions,
       found.map((f) => ({ target: f.target, where: f.where })),
     );
-    if (problems.length > 0) throw new HandlerRegistrationError(`bus handler registration is invalid:\n  - ${problems.join('\n  - ')}`);
+    if (problems.length > 0)
+      throw new HandlerRegistrationError(
+        `bus handler registration is invalid:\n  - ${problems.join('\n  - ')}`,
+      );
     for (const f of found) {
       const t = f.target;
       if (t.kind === 'subject') {
@@ -76,7 +80,13 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, Befor
           }),
         );
       } else {
-        const runner = new ConsumerRunner(this.nats, t.consumer, f.call as JetStreamHandler, this.logger, this.metrics);
+        const runner = new ConsumerRunner(
+          this.nats,
+          t.consumer,
+          f.call as JetStreamHandler,
+          this.logger,
+          this.metrics,
+        );
         await runner.start();
         this.runners.push(runner);
       }
@@ -88,8 +98,16 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, Befor
     await Promise.all(this.runners.map((r) => r.stop()));
   }
 
-  private findHandlers(): { target: HandlerTarget; where: string; call: (payload: unknown, meta: unknown) => Promise<void> }[] {
-    const out: { target: HandlerTarget; where: string; call: (payload: unknown, meta: unknown) => Promise<void> }[] = [];
+  private findHandlers(): {
+    target: HandlerTarget;
+    where: string;
+    call: (payload: unknown, meta: unknown) => Promise<void>;
+  }[] {
+    const out: {
+      target: HandlerTarget;
+      where: string;
+      call: (payload: unknown, meta: unknown) => Promise<void>;
+    }[] = [];
     for (const wrapper of this.discovery.getProviders()) {
       const instance = wrapper.instance as Record<string, unknown> | undefined;
       if (!instance || typeof instance !== 'object' || !wrapper.isDependencyTreeStatic()) continue;
@@ -98,7 +116,11 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, Befor
         const method = instance[name] as (...a: unknown[]) => unknown;
         const target = this.reflector.get<HandlerTarget | undefined>(BUS_HANDLER, method);
         if (!target) continue;
-        out.push({ target, where: `${proto.constructor.name}.${name}`, call: async (p, m) => void (await method.call(instance, p, m)) });
+        out.push({
+          target,
+          where: `${proto.constructor.name}.${name}`,
+          call: async (p, m) => void (await method.call(instance, p, m)),
+        });
       }
     }
     return out;

@@ -48,25 +48,54 @@ export class BusService {
   }
 
   /** JetStream publish; resolves with the stream ack (duplicate = already stored). */
-  async publishDurable<S extends AnySubject>(spec: S, payload: PayloadOf<S>, msgId: string, ...args: ArgsOf<S>): Promise<PubAck> {
-    return this.publishRawDurable(this.catalog.subject(spec, ...args), encodeJson(payload), msgId, {}, spec.key);
+  async publishDurable<S extends AnySubject>(
+    spec: S,
+    payload: PayloadOf<S>,
+    msgId: string,
+    ...args: ArgsOf<S>
+  ): Promise<PubAck> {
+    return this.publishRawDurable(
+      this.catalog.subject(spec, ...args),
+      encodeJson(payload),
+      msgId,
+      {},
+      spec.key,
+    );
   }
 
-  async publishRawDurable(subject: string, data: Uint8Array, msgId: string, extraHeaders: Record<string, string> = {}, key = 'raw'): Promise<PubAck> {
-    const ack = await this.nats.js().publish(subject, data, { msgID: msgId, headers: headersWithTrace(extraHeaders), timeout: 5000 });
+  async publishRawDurable(
+    subject: string,
+    data: Uint8Array,
+    msgId: string,
+    extraHeaders: Record<string, string> = {},
+    key = 'raw',
+  ): Promise<PubAck> {
+    const ack = await this.nats
+      .js()
+      .publish(subject, data, { msgID: msgId, headers: headersWithTrace(extraHeaders), timeout: 5000 });
     this.published.labels(key, 'jetstream').inc();
     return ack;
   }
 
   /** Request/reply with a timeout; rejects with BusRequestError on timeout or no responders. */
-  async request<R, S extends AnySubject = AnySubject>(spec: S, payload: PayloadOf<S>, timeoutMs: number, ...args: ArgsOf<S>): Promise<R> {
+  async request<R, S extends AnySubject = AnySubject>(
+    spec: S,
+    payload: PayloadOf<S>,
+    timeoutMs: number,
+    ...args: ArgsOf<S>
+  ): Promise<R> {
     const subject = this.catalog.subject(spec, ...args);
     try {
-      const msg = await this.nats.nc.request(subject, encodeJson(payload), { timeout: timeoutMs, headers: headersWithTrace() });
+      const msg = await this.nats.nc.request(subject, encodeJson(payload), {
+        timeout: timeoutMs,
+        headers: headersWithTrace(),
+      });
       return decodeJson<R>(msg.data);
     } catch (e) {
-      if (e instanceof TimeoutError || (e as Error).name === 'TimeoutError') throw new BusRequestError('timeout', subject);
-      if (e instanceof NoRespondersError || (e as Error)?.cause instanceof NoRespondersError) throw new BusRequestError('no_responders', subject);
+      if (e instanceof TimeoutError || (e as Error).name === 'TimeoutError')
+        throw new BusRequestError('timeout', subject);
+      if (e instanceof NoRespondersError || (e as Error)?.cause instanceof NoRespondersError)
+        throw new BusRequestError('no_responders', subject);
       throw e;
     }
   }

@@ -41,8 +41,13 @@ export class ConsumerRunner {
     private readonly logger: Logger,
     metrics: Metrics,
   ) {
-    this.processed = metrics.counter('consumer_messages_total', 'JetStream messages handled', ['consumer', 'outcome']);
-    this.deadLetters = metrics.counter('dead_letters_total', 'Messages moved to the dead-letter stream', ['consumer']);
+    this.processed = metrics.counter('consumer_messages_total', 'JetStream messages handled', [
+      'consumer',
+      'outcome',
+    ]);
+    this.deadLetters = metrics.counter('dead_letters_total', 'Messages moved to the dead-letter stream', [
+      'consumer',
+    ]);
   }
 
   async start(): Promise<void> {
@@ -70,7 +75,9 @@ export class ConsumerRunner {
     const carrier = headersToCarrier(m.headers);
     try {
       if (deliveries > this.def.maxDeliver) {
-        throw new PermanentMessageError(`delivered ${deliveries} times without completing (handler crashed or timed out)`);
+        throw new PermanentMessageError(
+          `delivered ${deliveries} times without completing (handler crashed or timed out)`,
+        );
       }
       const payload = decodeJson(m.data);
       await withSpanFrom(`consume ${this.def.durable}`, carrier, SpanKind.CONSUMER, () =>
@@ -92,7 +99,10 @@ export class ConsumerRunner {
         const delay = this.def.backoffMs[Math.min(deliveries - 1, this.def.backoffMs.length - 1)] ?? 1000;
         m.nak(delay);
         this.processed.labels(this.def.durable, 'retry').inc();
-        this.logger.warn({ err: e, consumer: this.def.durable, subject: m.subject, deliveries, retry_in_ms: delay }, 'message handler failed; will retry');
+        this.logger.warn(
+          { err: e, consumer: this.def.durable, subject: m.subject, deliveries, retry_in_ms: delay },
+          'message handler failed; will retry',
+        );
       }
     }
   }
@@ -112,15 +122,23 @@ export class ConsumerRunner {
     };
     const subject = this.nats.catalog.subject(Subjects.deadLetter, streamKey);
     try {
-      await this.nats.js().publish(subject, encodeJson(letter), { msgID: `dlq:${letter.stream}:${this.def.durable}:${m.seq}` });
+      await this.nats
+        .js()
+        .publish(subject, encodeJson(letter), { msgID: `dlq:${letter.stream}:${this.def.durable}:${m.seq}` });
       await m.ackAck();
       this.deadLetters.labels(this.def.durable).inc();
       this.processed.labels(this.def.durable, 'dead_letter').inc();
-      this.logger.error({ consumer: this.def.durable, subject: m.subject, seq: m.seq, error: error.message }, 'message moved to dead-letter stream');
+      this.logger.error(
+        { consumer: this.def.durable, subject: m.subject, seq: m.seq, error: error.message },
+        'message moved to dead-letter stream',
+      );
     } catch (e) {
       // Could not record the failure: leave the message for redelivery rather than lose it.
       m.nak(5000);
-      this.logger.error({ err: e, consumer: this.def.durable }, 'dead-lettering failed; message will be redelivered');
+      this.logger.error(
+        { err: e, consumer: this.def.durable },
+        'dead-lettering failed; message will be redelivered',
+      );
     }
   }
 }

@@ -9,11 +9,12 @@ import type { AnySubject } from './subjects';
 export const BUS_HANDLER = Symbol('agentmesh.bus.handler');
 
 export type HandlerTarget =
-  | { kind: 'subject'; subject: AnySubject; queue?: string }
-  | { kind: 'consumer'; consumer: ConsumerDef };
+  { kind: 'subject'; subject: AnySubject; queue?: string } | { kind: 'consumer'; consumer: ConsumerDef };
 
 export function handlerKey(t: HandlerTarget): string {
-  return t.kind === 'subject' ? `subject:${t.subject.key}` : `consumer:${t.consumer.stream}/${t.consumer.durable}`;
+  return t.kind === 'subject'
+    ? `subject:${t.subject.key}`
+    : `consumer:${t.consumer.stream}/${t.consumer.durable}`;
 }
 
 /** Marks a provider method as the handler of a core NATS subject. */
@@ -21,21 +22,27 @@ export const OnBusMessage = (subject: AnySubject, opts: { queue?: string } = {})
   SetMetadata(BUS_HANDLER, { kind: 'subject', subject, queue: opts.queue } satisfies HandlerTarget);
 
 /** Marks a provider method as the handler of a durable JetStream consumer. */
-export const OnJetStreamMessage = (consumer: ConsumerDef) => SetMetadata(BUS_HANDLER, { kind: 'consumer', consumer } satisfies HandlerTarget);
+export const OnJetStreamMessage = (consumer: ConsumerDef) =>
+  SetMetadata(BUS_HANDLER, { kind: 'consumer', consumer } satisfies HandlerTarget);
 
 export class HandlerRegistrationError extends Error {}
 
 /** Pure check used at startup; returns the problems (empty = fine). */
-export function checkHandlers(declared: HandlerTarget[], found: { target: HandlerTarget; where: string }[]): string[] {
+export function checkHandlers(
+  declared: HandlerTarget[],
+  found: { target: HandlerTarget; where: string }[],
+): string[] {
   const problems: string[] = [];
   const declaredKeys = new Set(declared.map(handlerKey));
   for (const key of declaredKeys) {
     const owners = found.filter((f) => handlerKey(f.target) === key);
     if (owners.length === 0) problems.push(`${key} is subscribed but has no handler`);
-    if (owners.length > 1) problems.push(`${key} has ${owners.length} handlers (${owners.map((o) => o.where).join(', ')})`);
+    if (owners.length > 1)
+      problems.push(`${key} has ${owners.length} handlers (${owners.map((o) => o.where).join(', ')})`);
   }
   for (const f of found) {
-    if (!declaredKeys.has(handlerKey(f.target))) problems.push(`${f.where} handles ${handlerKey(f.target)}, which this app does not subscribe to`);
+    if (!declaredKeys.has(handlerKey(f.target)))
+      problems.push(`${f.where} handles ${handlerKey(f.target)}, which this app does not subscribe to`);
   }
   return problems;
 }

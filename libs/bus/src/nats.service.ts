@@ -103,6 +103,9 @@ export class NatsService implements OnApplicationShutdown {
 }
 
 /** NATS options from the common config variables. */
-export function natsOptionsFrom(app: string, cfg: { NATS_URL: string[]; NATS_TOKEN?: string; NATS_SUBJECT_PREFIX: string }): NatsOptions {
+export function natsOptionsFrom(
+  app: string,
+  cfg: { NATS_URL: string[]; NATS_TOKEN?: string; NATS_SUBJECT_PREFIX: string },
+): NatsOptions {
   return { servers: cfg.NATS_URL, token: cfg.NATS_TOKEN, prefix: cfg.NATS_SUBJECT_PREFIX, name: app };
 }

@@ -46,8 +46,15 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
   }
 
   /** Writes an event in the caller's transaction; it is published after commit. */
-  async enqueue<S extends AnySubject>(em: EntityManager, spec: S, payload: PayloadOf<S>, msgId: string, ...args: ArgsOf<S>): Promise<void> {
-    if (spec.transport !== 'jetstream') throw new Error(`outbox events must go to a JetStream subject, not ${spec.key}`);
+  async enqueue<S extends AnySubject>(
+    em: EntityManager,
+    spec: S,
+    payload: PayloadOf<S>,
+    msgId: string,
+    ...args: ArgsOf<S>
+  ): Promise<void> {
+    if (spec.transport !== 'jetstream')
+      throw new Error(`outbox events must go to a JetStream subject, not ${spec.key}`);
     const subject = this.bus.catalog.relative(this.bus.catalog.subject(spec, ...args));
     await em.query(`INSERT INTO event_outbox (subject, msg_id, payload, headers) VALUES ($1, $2, $3, $4)`, [
       subject,
@@ -101,11 +108,20 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
       const done: string[] = [];
       for (const row of rows) {
         try {
-          await this.bus.publishRawDurable(this.bus.catalog.absolute(row.subject), encodeJson(row.payload), row.msg_id, row.headers, row.subject);
+          await this.bus.publishRawDurable(
+            this.bus.catalog.absolute(row.subject),
+            encodeJson(row.payload),
+            row.msg_id,
+            row.headers,
+            row.subject,
+          );
           done.push(row.id);
         } catch (e) {
           this.failures.inc();
-          await em.query(`UPDATE event_outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1`, [row.id, (e as Error).message]);
+          await em.query(`UPDATE event_outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1`, [
+            row.id,
+            (e as Error).message,
+          ]);
           // Stop here so events keep their order; the remaining rows go out on the next run.
           break;
         }

@@ -1,6 +1,13 @@
 // JetStream streams and durable consumers, declared in code and provisioned idempotently
 // at boot: a missing stream/consumer is created, a drifted one is updated.
-import { AckPolicy, DeliverPolicy, JetStreamManager, RetentionPolicy, StorageType, StreamConfig } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamManager,
+  RetentionPolicy,
+  StorageType,
+  StreamConfig,
+} from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { StreamKey, SubjectCatalog } from './subjects';
 
@@ -15,10 +22,34 @@ export interface StreamDef {
 
 const DAY = 86_400_000;
 export const STREAMS: Record<StreamKey, StreamDef> = {
-  CHAT_EVENTS: { key: 'CHAT_EVENTS', subjects: ['chat.events.>'], maxAgeMs: 7 * DAY, duplicateWindowMs: 120_000, retention: 'limits' },
-  AIBRIDGE: { key: 'AIBRIDGE', subjects: ['aibridge.>'], maxAgeMs: 7 * DAY, duplicateWindowMs: 120_000, retention: 'limits' },
-  TELEMETRY: { key: 'TELEMETRY', subjects: ['telemetry.>'], maxAgeMs: 7 * DAY, duplicateWindowMs: 120_000, retention: 'limits' },
-  DEAD_LETTERS: { key: 'DEAD_LETTERS', subjects: ['dlq.>'], maxAgeMs: 30 * DAY, duplicateWindowMs: 120_000, retention: 'limits' },
+  CHAT_EVENTS: {
+    key: 'CHAT_EVENTS',
+    subjects: ['chat.events.>'],
+    maxAgeMs: 7 * DAY,
+    duplicateWindowMs: 120_000,
+    retention: 'limits',
+  },
+  AIBRIDGE: {
+    key: 'AIBRIDGE',
+    subjects: ['aibridge.>'],
+    maxAgeMs: 7 * DAY,
+    duplicateWindowMs: 120_000,
+    retention: 'limits',
+  },
+  TELEMETRY: {
+    key: 'TELEMETRY',
+    subjects: ['telemetry.>'],
+    maxAgeMs: 7 * DAY,
+    duplicateWindowMs: 120_000,
+    retention: 'limits',
+  },
+  DEAD_LETTERS: {
+    key: 'DEAD_LETTERS',
+    subjects: ['dlq.>'],
+    maxAgeMs: 30 * DAY,
+    duplicateWindowMs: 120_000,
+    retention: 'limits',
+  },
 };
 
 export interface ConsumerDef {
@@ -48,10 +79,18 @@ function streamConfig(cat: SubjectCatalog, def: StreamDef): Partial<StreamConfig
 
 function isNotFound(e: unknown): boolean {
   const err = e as { code?: unknown; api_error?: { err_code?: number }; message?: string };
-  return err?.api_error?.err_code === 10059 || err?.api_error?.err_code === 10014 || /not found/i.test(err?.message ?? '');
+  return (
+    err?.api_error?.err_code === 10059 ||
+    err?.api_error?.err_code === 10014 ||
+    /not found/i.test(err?.message ?? '')
+  );
 }
 
-export async function ensureStream(jsm: JetStreamManager, cat: SubjectCatalog, def: StreamDef): Promise<void> {
+export async function ensureStream(
+  jsm: JetStreamManager,
+  cat: SubjectCatalog,
+  def: StreamDef,
+): Promise<void> {
   const cfg = streamConfig(cat, def);
   try {
     const info = await jsm.streams.info(cfg.name);
@@ -60,7 +99,12 @@ export async function ensureStream(jsm: JetStreamManager, cat: SubjectCatalog, d
       JSON.stringify([...c.subjects].sort()) === JSON.stringify([...(cfg.subjects ?? [])].sort()) &&
       c.max_age === cfg.max_age &&
       c.duplicate_window === cfg.duplicate_window;
-    if (!same) await jsm.streams.update(cfg.name, { subjects: cfg.subjects, max_age: cfg.max_age, duplicate_window: cfg.duplicate_window });
+    if (!same)
+      await jsm.streams.update(cfg.name, {
+        subjects: cfg.subjects,
+        max_age: cfg.max_age,
+        duplicate_window: cfg.duplicate_window,
+      });
   } catch (e) {
     if (!isNotFound(e)) throw e;
     try {
@@ -72,7 +116,11 @@ export async function ensureStream(jsm: JetStreamManager, cat: SubjectCatalog, d
   }
 }
 
-export async function ensureConsumer(jsm: JetStreamManager, cat: SubjectCatalog, def: ConsumerDef): Promise<void> {
+export async function ensureConsumer(
+  jsm: JetStreamManager,
+  cat: SubjectCatalog,
+  def: ConsumerDef,
+): Promise<void> {
   const stream = cat.streamName(def.stream);
   const cfg = {
     durable_name: def.durable,
@@ -88,7 +136,12 @@ export async function ensureConsumer(jsm: JetStreamManager, cat: SubjectCatalog,
   try {
     const info = await jsm.consumers.info(stream, def.durable);
     const c = info.config;
-    if (c.filter_subject !== cfg.filter_subject || c.ack_wait !== cfg.ack_wait || c.max_deliver !== cfg.max_deliver || c.max_ack_pending !== cfg.max_ack_pending) {
+    if (
+      c.filter_subject !== cfg.filter_subject ||
+      c.ack_wait !== cfg.ack_wait ||
+      c.max_deliver !== cfg.max_deliver ||
+      c.max_ack_pending !== cfg.max_ack_pending
+    ) {
       await jsm.consumers.update(stream, def.durable, {
         filter_subject: cfg.filter_subject,
         ack_wait: cfg.ack_wait,

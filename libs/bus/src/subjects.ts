@@ -31,7 +31,11 @@ export type AnySubject = SubjectSpec<any, any>;
 function core<P, A extends string[] = []>(key: string, template: string): SubjectSpec<P, A> {
   return { key, transport: 'core', template };
 }
-function durable<P, A extends string[] = []>(key: string, stream: StreamKey, template: string): SubjectSpec<P, A> {
+function durable<P, A extends string[] = []>(
+  key: string,
+  stream: StreamKey,
+  template: string,
+): SubjectSpec<P, A> {
   return { key, transport: 'jetstream', stream, template };
 }
 
@@ -39,8 +43,15 @@ export const Subjects = {
   chatdWake: core<ChatdWakeSignal>('chatd.wake', 'chatd.wake'),
   chatdControl: core<ChatdControlSignal, [workerId: string]>('chatd.control', 'chatd.control.{worker_id}'),
   configChanged: core<ConfigChangedEvent>('config.changed', 'config.changed'),
-  workspaceClaimed: core<WorkspaceClaimedEvent, [workspaceId: string]>('workspace.claimed', 'workspace.{workspace_id}.claimed'),
-  telemetryFirstUser: durable<FirstUserTelemetryEvent>('telemetry.first_user', 'TELEMETRY', 'telemetry.first_user'),
+  workspaceClaimed: core<WorkspaceClaimedEvent, [workspaceId: string]>(
+    'workspace.claimed',
+    'workspace.{workspace_id}.claimed',
+  ),
+  telemetryFirstUser: durable<FirstUserTelemetryEvent>(
+    'telemetry.first_user',
+    'TELEMETRY',
+    'telemetry.first_user',
+  ),
   deadLetter: durable<DeadLetter, [stream: string]>('dlq', 'DEAD_LETTERS', 'dlq.{stream}'),
 } as const;
 
@@ -76,7 +87,8 @@ export class SubjectCatalog {
   }
 
   relative(subject: string): string {
-    if (!subject.startsWith(`${this.prefix}.`)) throw new InvalidSubjectTokenError(`subject ${subject} is outside prefix ${this.prefix}`);
+    if (!subject.startsWith(`${this.prefix}.`))
+      throw new InvalidSubjectTokenError(`subject ${subject} is outside prefix ${this.prefix}`);
     return subject.slice(this.prefix.length + 1);
   }
 
@@ -85,6 +97,8 @@ export class SubjectCatalog {
    * namespaces them (`T1A2B_TELEMETRY`) so several deployments or test suites share a server.
    */
   streamName(key: StreamKey): string {
-    return this.prefix === 'agentmesh' ? key : `${this.prefix.replace(/[^A-Za-z0-9_-]/g, '_').toUpperCase()}_${key}`;
+    return this.prefix === 'agentmesh'
+      ? key
+      : `${this.prefix.replace(/[^A-Za-z0-9_-]/g, '_').toUpperCase()}_${key}`;
   }
 }

@@ -22,7 +22,13 @@ export const commonSchema = {
     secret: true,
     protocols: ['postgres:', 'postgresql:'],
   }),
-  DB_POOL_SIZE: v.int({ description: 'Maximum Postgres connections per process', apps: 'all', default: 10, min: 1, max: 500 }),
+  DB_POOL_SIZE: v.int({
+    description: 'Maximum Postgres connections per process',
+    apps: 'all',
+    default: 10,
+    min: 1,
+    max: 500,
+  }),
   NATS_URL: v.urlList({
     description: 'NATS server URL(s), comma-separated',
     apps: 'all',
@@ -30,12 +36,21 @@ export const commonSchema = {
     defaultText: 'nats://127.0.0.1:4222',
     protocols: ['nats:', 'tls:'],
   }),
-  NATS_TOKEN: v.string({ description: 'NATS auth token, when the server requires one', apps: 'all', secret: true }),
+  NATS_TOKEN: v.string({
+    description: 'NATS auth token, when the server requires one',
+    apps: 'all',
+    secret: true,
+  }),
   NATS_SUBJECT_PREFIX: {
-    ...v.string({ description: 'Prefix of every NATS subject (and of stream names when not the default)', apps: 'all', default: 'agentmesh' }),
+    ...v.string({
+      description: 'Prefix of every NATS subject (and of stream names when not the default)',
+      apps: 'all',
+      default: 'agentmesh',
+    }),
     parse(raw: string) {
       const s = raw.trim();
-      if (!SUBJECT_PREFIX_RE.test(s)) throw new Error('must be dot-separated tokens of letters, digits, _ or -');
+      if (!SUBJECT_PREFIX_RE.test(s))
+        throw new Error('must be dot-separated tokens of letters, digits, _ or -');
       return s;
     },
   },
@@ -53,7 +68,8 @@ export const commonSchema = {
   }),
   AGENTMESH_ENCRYPTION_KEYS: {
     ...v.string({
-      description: 'Comma-separated base64 32-byte AES keys for secret columns, primary first; unset = plaintext',
+      description:
+        'Comma-separated base64 32-byte AES keys for secret columns, primary first; unset = plaintext',
       apps: 'all',
       secret: true,
     }),
@@ -71,8 +87,16 @@ export const commonSchema = {
 } satisfies EnvSchema;
 
 const httpServerSchema = {
-  HTTP_HOST: v.string({ description: 'Address the public API listens on', apps: ['chat-api'], default: '0.0.0.0' }),
-  HTTP_PORT: v.port({ description: 'Port of the public API (also serves /healthz, /readyz, /metrics)', apps: ['chat-api'], default: 3000 }),
+  HTTP_HOST: v.string({
+    description: 'Address the public API listens on',
+    apps: ['chat-api'],
+    default: '0.0.0.0',
+  }),
+  HTTP_PORT: v.port({
+    description: 'Port of the public API (also serves /healthz, /readyz, /metrics)',
+    apps: ['chat-api'],
+    default: 3000,
+  }),
   SESSION_DURATION: v.duration({
     description: 'Lifetime of a login session token',
     apps: ['chat-api'],
@@ -87,15 +111,37 @@ const httpServerSchema = {
     defaultText: '8760h (365 days)',
     min: 60_000,
   }),
-  SECURE_AUTH_COOKIE: v.bool({ description: 'Mark the session cookie Secure (set behind TLS)', apps: ['chat-api'], default: false }),
-  LOGIN_RATE_LIMIT_IP: v.int({ description: 'Login attempts per minute from one client IP', apps: ['chat-api'], default: 30, min: 1 }),
-  LOGIN_RATE_LIMIT_ACCOUNT: v.int({ description: 'Login attempts per minute for one account (email)', apps: ['chat-api'], default: 10, min: 1 }),
-  TRUST_PROXY: v.bool({ description: 'Take the client IP from X-Forwarded-For (behind a load balancer)', apps: ['chat-api'], default: false }),
+  SECURE_AUTH_COOKIE: v.bool({
+    description: 'Mark the session cookie Secure (set behind TLS)',
+    apps: ['chat-api'],
+    default: false,
+  }),
+  LOGIN_RATE_LIMIT_IP: v.int({
+    description: 'Login attempts per minute from one client IP',
+    apps: ['chat-api'],
+    default: 30,
+    min: 1,
+  }),
+  LOGIN_RATE_LIMIT_ACCOUNT: v.int({
+    description: 'Login attempts per minute for one account (email)',
+    apps: ['chat-api'],
+    default: 10,
+    min: 1,
+  }),
+  TRUST_PROXY: v.bool({
+    description: 'Take the client IP from X-Forwarded-For (behind a load balancer)',
+    apps: ['chat-api'],
+    default: false,
+  }),
 } satisfies EnvSchema;
 
 const healthServerSchema = (app: Exclude<AppName, 'chat-api'>) =>
   ({
-    HEALTH_HOST: v.string({ description: 'Address of the internal health/metrics server of a worker app', apps: [app], default: '0.0.0.0' }),
+    HEALTH_HOST: v.string({
+      description: 'Address of the internal health/metrics server of a worker app',
+      apps: [app],
+      default: '0.0.0.0',
+    }),
     HEALTH_PORT: v.port({
       description: 'Port of the internal health/metrics server of a worker app',
       apps: [app],
@@ -107,7 +153,13 @@ const healthServerSchema = (app: Exclude<AppName, 'chat-api'>) =>
   }) satisfies EnvSchema;
 
 const dbpurgeOnlySchema = {
-  PURGE_INTERVAL: v.duration({ description: 'How often dbpurge runs', apps: ['dbpurge'], default: 600_000, defaultText: '10m', min: 1000 }),
+  PURGE_INTERVAL: v.duration({
+    description: 'How often dbpurge runs',
+    apps: ['dbpurge'],
+    default: 600_000,
+    defaultText: '10m',
+    min: 1000,
+  }),
   RETENTION_API_KEYS: v.duration({
     description: 'How long expired API keys and sessions are kept before deletion; 0 = forever',
     apps: ['dbpurge'],
@@ -117,7 +169,10 @@ const dbpurgeOnlySchema = {
 } satisfies EnvSchema;
 
 export const chatApiSchema = { ...commonSchema, ...httpServerSchema };
-export const workerSchema = <A extends Exclude<AppName, 'chat-api'>>(app: A) => ({ ...commonSchema, ...healthServerSchema(app) });
+export const workerSchema = <A extends Exclude<AppName, 'chat-api'>>(app: A) => ({
+  ...commonSchema,
+  ...healthServerSchema(app),
+});
 export const dbpurgeSchema = { ...workerSchema('dbpurge'), ...dbpurgeOnlySchema };
 
 export type CommonConfig = EnvValues<typeof commonSchema>;
@@ -144,6 +199,9 @@ export function allVariables(): Record<string, { spec: EnvSchema[string]; apps: 
   return out;
 }
 
-export function loadConfig<S extends EnvSchema>(schema: S, env: Record<string, string | undefined> = process.env): EnvValues<S> {
+export function loadConfig<S extends EnvSchema>(
+  schema: S,
+  env: Record<string, string | undefined> = process.env,
+): EnvValues<S> {
   return parseEnv(schema, env);
 }

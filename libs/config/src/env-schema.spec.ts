@@ -5,7 +5,13 @@ const base = { DATABASE_URL: 'postgres://u:pw@db:5432/agentmesh' };
 
 describe('parseEnv', () => {
   it('applies defaults and parses types', () => {
-    const cfg = parseEnv(chatApiSchema, { ...base, HTTP_PORT: '8080', SECURE_AUTH_COOKIE: 'true', SESSION_DURATION: '2h', NATS_URL: 'nats://a:4222, nats://b:4222' });
+    const cfg = parseEnv(chatApiSchema, {
+      ...base,
+      HTTP_PORT: '8080',
+      SECURE_AUTH_COOKIE: 'true',
+      SESSION_DURATION: '2h',
+      NATS_URL: 'nats://a:4222, nats://b:4222',
+    });
     expect(cfg).toMatchObject({
       HTTP_PORT: 8080,
       SECURE_AUTH_COOKIE: true,
@@ -21,20 +27,35 @@ describe('parseEnv', () => {
   it('names every bad variable in one error', () => {
     let err: ConfigError | undefined;
     try {
-      parseEnv(chatApiSchema, { HTTP_PORT: '70000', LOG_LEVEL: 'loud', NATS_URL: 'http://x', NATS_SUBJECT_PREFIX: 'a..b', SHUTDOWN_GRACE_PERIOD: '5 minutes' });
+      parseEnv(chatApiSchema, {
+        HTTP_PORT: '70000',
+        LOG_LEVEL: 'loud',
+        NATS_URL: 'http://x',
+        NATS_SUBJECT_PREFIX: 'a..b',
+        SHUTDOWN_GRACE_PERIOD: '5 minutes',
+      });
     } catch (e) {
       err = e as ConfigError;
     }
     expect(err).toBeInstanceOf(ConfigError);
     expect(err!.problems.map((p) => p.split(' ')[0]).sort()).toEqual(
-      ['DATABASE_URL', 'HTTP_PORT', 'LOG_LEVEL', 'NATS_SUBJECT_PREFIX', 'NATS_URL', 'SHUTDOWN_GRACE_PERIOD'].sort(),
+      [
+        'DATABASE_URL',
+        'HTTP_PORT',
+        'LOG_LEVEL',
+        'NATS_SUBJECT_PREFIX',
+        'NATS_URL',
+        'SHUTDOWN_GRACE_PERIOD',
+      ].sort(),
     );
     expect(err!.message).toContain('6 problems');
   });
 
   it('never echoes a secret value in errors', () => {
     const key = Buffer.alloc(16, 7).toString('base64');
-    expect(() => parseEnv(chatApiSchema, { DATABASE_URL: 'mysql://user:hunter2@db/x', AGENTMESH_ENCRYPTION_KEYS: key })).toThrow(ConfigError);
+    expect(() =>
+      parseEnv(chatApiSchema, { DATABASE_URL: 'mysql://user:hunter2@db/x', AGENTMESH_ENCRYPTION_KEYS: key }),
+    ).toThrow(ConfigError);
     try {
       parseEnv(chatApiSchema, { DATABASE_URL: 'mysql://user:hunter2@db/x', AGENTMESH_ENCRYPTION_KEYS: key });
     } catch (e) {
@@ -46,7 +67,9 @@ describe('parseEnv', () => {
 
   it('accepts valid encryption keys', () => {
     const keys = [Buffer.alloc(32, 1), Buffer.alloc(32, 2)].map((b) => b.toString('base64')).join(',');
-    expect(parseEnv(chatApiSchema, { ...base, AGENTMESH_ENCRYPTION_KEYS: keys }).AGENTMESH_ENCRYPTION_KEYS).toBe(keys);
+    expect(
+      parseEnv(chatApiSchema, { ...base, AGENTMESH_ENCRYPTION_KEYS: keys }).AGENTMESH_ENCRYPTION_KEYS,
+    ).toBe(keys);
   });
 
   it('treats empty values as unset', () => {
@@ -56,11 +79,18 @@ describe('parseEnv', () => {
   it('gives each worker its own default health port and dbpurge its interval', () => {
     expect(parseEnv(workerSchema('chatd-worker'), base).HEALTH_PORT).toBe(9101);
     expect(parseEnv(workerSchema('aibridge-recorder'), base).HEALTH_PORT).toBe(9102);
-    expect(parseEnv(dbpurgeSchema, { ...base, PURGE_INTERVAL: '10m' })).toMatchObject({ HEALTH_PORT: 9104, PURGE_INTERVAL: 600_000 });
+    expect(parseEnv(dbpurgeSchema, { ...base, PURGE_INTERVAL: '10m' })).toMatchObject({
+      HEALTH_PORT: 9104,
+      PURGE_INTERVAL: 600_000,
+    });
   });
 
   it('parses durations, booleans and bounds strictly', () => {
-    const s = { D: v.duration({ description: 'd', apps: 'all', min: 1000 }), B: v.bool({ description: 'b', apps: 'all' }), I: v.int({ description: 'i', apps: 'all', min: 1, max: 5 }) };
+    const s = {
+      D: v.duration({ description: 'd', apps: 'all', min: 1000 }),
+      B: v.bool({ description: 'b', apps: 'all' }),
+      I: v.int({ description: 'i', apps: 'all', min: 1, max: 5 }),
+    };
     expect(parseEnv(s, { D: '1500ms', B: 'off', I: '5' })).toEqual({ D: 1500, B: false, I: 5 });
     expect(() => parseEnv(s, { D: '10' })).toThrow('D must be at least 1000ms');
     expect(() => parseEnv(s, { B: 'maybe' })).toThrow('B must be a boolean');

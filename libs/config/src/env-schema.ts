@@ -36,7 +36,9 @@ type Present<O> = O extends { default: unknown } ? true : O extends { required: 
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}`);
+    super(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}`,
+    );
     this.name = 'ConfigError';
   }
 }
@@ -106,7 +108,9 @@ export const v = {
     };
   },
   /** Comma-separated list of URLs (NATS accepts several seed servers). */
-  urlList<const O extends Opts<string[]> & { protocols: readonly string[] }>(opts: O): VarSpec<string[], Present<O>> {
+  urlList<const O extends Opts<string[]> & { protocols: readonly string[] }>(
+    opts: O,
+  ): VarSpec<string[], Present<O>> {
     const one = v.url({ description: opts.description, apps: opts.apps, protocols: opts.protocols });
     return {
       ...opts,

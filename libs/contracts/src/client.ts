@@ -42,9 +42,14 @@ export class AgentmeshClient {
   ) {}
 
   /** Any request; never throws on HTTP status (tests inspect error responses with it). */
-  async raw(method: string, path: string, opts: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {}): Promise<RawResponse> {
+  async raw(
+    method: string,
+    path: string,
+    opts: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  ): Promise<RawResponse> {
     const headers: Record<string, string> = { ...opts.headers };
-    if (this.sessionToken && !('Coder-Session-Token' in headers)) headers['Coder-Session-Token'] = this.sessionToken;
+    if (this.sessionToken && !('Coder-Session-Token' in headers))
+      headers['Coder-Session-Token'] = this.sessionToken;
     let body: string | undefined = opts.rawBody;
     if (opts.body !== undefined) {
       body = JSON.stringify(opts.body);
@@ -64,7 +69,8 @@ export class AgentmeshClient {
   }
 
   hasFirstUser = async (): Promise<boolean> => (await this.raw('GET', '/api/v2/users/first')).status === 200;
-  createFirstUser = (req: CreateFirstUserRequest) => this.call<CreateFirstUserResponse>('POST', '/api/v2/users/first', req);
+  createFirstUser = (req: CreateFirstUserRequest) =>
+    this.call<CreateFirstUserResponse>('POST', '/api/v2/users/first', req);
   login = async (req: LoginWithPasswordRequest): Promise<LoginWithPasswordResponse> => {
     const res = await this.call<LoginWithPasswordResponse>('POST', '/api/v2/users/login', req);
     this.sessionToken = res.session_token;
@@ -73,20 +79,39 @@ export class AgentmeshClient {
   logout = () => this.call<{ message: string }>('POST', '/api/v2/users/logout');
   user = (ref = 'me') => this.call<User>('GET', `/api/v2/users/${encodeURIComponent(ref)}`);
   users = (params: { q?: string; limit?: number; offset?: number; after_id?: string } = {}) =>
-    this.call<GetUsersResponse>('GET', `/api/v2/users?${new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]))}`);
+    this.call<GetUsersResponse>(
+      'GET',
+      `/api/v2/users?${new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]))}`,
+    );
   createUser = (req: CreateUserRequestWithOrgs) => this.call<User>('POST', '/api/v2/users', req);
   userRoles = (ref = 'me') => this.call<UserRoles>('GET', `/api/v2/users/${encodeURIComponent(ref)}/roles`);
-  updateUserRoles = (ref: string, roles: string[]) => this.call<User>('PUT', `/api/v2/users/${encodeURIComponent(ref)}/roles`, { roles });
+  updateUserRoles = (ref: string, roles: string[]) =>
+    this.call<User>('PUT', `/api/v2/users/${encodeURIComponent(ref)}/roles`, { roles });
   createToken = (ref: string, req: CreateTokenRequest) =>
     this.call<GenerateAPIKeyResponse>('POST', `/api/v2/users/${encodeURIComponent(ref)}/keys/tokens`, req);
   tokens = (ref = 'me') => this.call<APIKey[]>('GET', `/api/v2/users/${encodeURIComponent(ref)}/keys/tokens`);
   organizations = () => this.call<Organization[]>('GET', '/api/v2/organizations');
-  organization = (ref: string) => this.call<Organization>('GET', `/api/v2/organizations/${encodeURIComponent(ref)}`);
-  members = (org: string) => this.call<OrganizationMemberWithUserData[]>('GET', `/api/v2/organizations/${encodeURIComponent(org)}/members`);
+  organization = (ref: string) =>
+    this.call<Organization>('GET', `/api/v2/organizations/${encodeURIComponent(ref)}`);
+  members = (org: string) =>
+    this.call<OrganizationMemberWithUserData[]>(
+      'GET',
+      `/api/v2/organizations/${encodeURIComponent(org)}/members`,
+    );
   paginatedMembers = (org: string, limit?: number, offset?: number) =>
-    this.call<PaginatedMembersResponse>('GET', `/api/v2/organizations/${encodeURIComponent(org)}/paginated-members?limit=${limit ?? 0}&offset=${offset ?? 0}`);
+    this.call<PaginatedMembersResponse>(
+      'GET',
+      `/api/v2/organizations/${encodeURIComponent(org)}/paginated-members?limit=${limit ?? 0}&offset=${offset ?? 0}`,
+    );
   addMember = (org: string, user: string) =>
-    this.call<OrganizationMember>('POST', `/api/v2/organizations/${encodeURIComponent(org)}/members/${encodeURIComponent(user)}`);
+    this.call<OrganizationMember>(
+      'POST',
+      `/api/v2/organizations/${encodeURIComponent(org)}/members/${encodeURIComponent(user)}`,
+    );
   updateMemberRoles = (org: string, user: string, roles: string[]) =>
-    this.call<OrganizationMember>('PUT', `/api/v2/organizations/${encodeURIComponent(org)}/members/${encodeURIComponent(user)}/roles`, { roles });
+    this.call<OrganizationMember>(
+      'PUT',
+      `/api/v2/organizations/${encodeURIComponent(org)}/members/${encodeURIComponent(user)}/roles`,
+      { roles },
+    );
 }

@@ -20,7 +20,11 @@ class DataSourceCloser implements OnApplicationShutdown {
   }
 }
 
-export async function connectWithRetry(ds: DataSource, logger: Logger, attempts = CONNECT_ATTEMPTS): Promise<void> {
+export async function connectWithRetry(
+  ds: DataSource,
+  logger: Logger,
+  attempts = CONNECT_ATTEMPTS,
+): Promise<void> {
   for (let i = 1; ; i++) {
     try {
       await ds.initialize();
@@ -52,7 +56,9 @@ export class DatabaseModule {
             readiness.register('schema', async () => {
               const s = await migrationStatus(ds);
               if (s.pending.length > 0) {
-                throw new Error(`${s.pending.length} migration(s) pending (${s.pending.join(', ')}): run the migration job (npm run migrate)`);
+                throw new Error(
+                  `${s.pending.length} migration(s) pending (${s.pending.join(', ')}): run the migration job (npm run migrate)`,
+                );
               }
             });
             return ds;
@@ -65,12 +71,16 @@ export class DatabaseModule {
   }
 }
 
-
 /** The DataSource config every app uses: the whole schema's entities and known migrations. */
 export function appDataSourceConfig(
   app: string,
   cfg: { DATABASE_URL: string; DB_POOL_SIZE: number },
   schema: Pick<DataSourceConfig, 'entities' | 'migrations'>,
 ): DataSourceConfig {
-  return { url: cfg.DATABASE_URL, poolSize: cfg.DB_POOL_SIZE, applicationName: `agentmesh-${app}`, ...schema };
+  return {
+    url: cfg.DATABASE_URL,
+    poolSize: cfg.DB_POOL_SIZE,
+    applicationName: `agentmesh-${app}`,
+    ...schema,
+  };
 }

@@ -14,7 +14,10 @@ export interface MigrationStatus {
   unknown: string[];
 }
 
-export async function migrate(ds: DataSource, log: (msg: string) => void = () => undefined): Promise<string[]> {
+export async function migrate(
+  ds: DataSource,
+  log: (msg: string) => void = () => undefined,
+): Promise<string[]> {
   const runner = ds.createQueryRunner();
   await runner.connect();
   try {
@@ -33,9 +36,13 @@ export async function migrate(ds: DataSource, log: (msg: string) => void = () =>
 
 export async function migrationStatus(ds: DataSource): Promise<MigrationStatus> {
   const known = ds.migrations.map((m) => m.name ?? m.constructor.name);
-  const exists = await ds.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [ds.options.migrationsTableName ?? 'migrations']);
+  const exists = await ds.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [
+    ds.options.migrationsTableName ?? 'migrations',
+  ]);
   const applied: string[] = exists[0].ok
-    ? (await ds.query(`SELECT name FROM "${ds.options.migrationsTableName}" ORDER BY id`)).map((r: { name: string }) => r.name)
+    ? (await ds.query(`SELECT name FROM "${ds.options.migrationsTableName}" ORDER BY id`)).map(
+        (r: { name: string }) => r.name,
+      )
     : [];
   const appliedSet = new Set(applied);
   const knownSet = new Set(known);

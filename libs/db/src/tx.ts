@@ -55,7 +55,13 @@ export const PG_FOREIGN_KEY_VIOLATION = '23503';
  * Rows of a raw query whatever the statement: TypeORM's postgres driver returns
  * `[rows, affected]` for UPDATE/DELETE … RETURNING but plain rows for SELECT/INSERT.
  */
-export async function queryRows<T>(db: Pick<EntityManager, 'query'>, sql: string, params: unknown[] = []): Promise<T[]> {
+export async function queryRows<T>(
+  db: Pick<EntityManager, 'query'>,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
   const res = await db.query(sql, params);
-  return Array.isArray(res) && res.length === 2 && Array.isArray(res[0]) && typeof res[1] === 'number' ? (res[0] as T[]) : (res as T[]);
+  return Array.isArray(res) && res.length === 2 && Array.isArray(res[0]) && typeof res[1] === 'number'
+    ? (res[0] as T[])
+    : (res as T[]);
 }

@@ -10,8 +10,14 @@ export class UserEntity {
   @Column('text', { default: '' }) name!: string;
   @Column('text', { name: 'avatar_url', default: '' }) avatarUrl!: string;
   @Column('bytea', { name: 'hashed_password', select: false }) hashedPassword!: Buffer;
-  @Column({ type: 'enum', enum: ['active', 'suspended', 'dormant'], enumName: 'user_status' }) status!: UserStatus;
-  @Column({ type: 'enum', enum: ['password', 'github', 'oidc', 'token', 'none'], enumName: 'login_type', name: 'login_type' })
+  @Column({ type: 'enum', enum: ['active', 'suspended', 'dormant'], enumName: 'user_status' })
+  status!: UserStatus;
+  @Column({
+    type: 'enum',
+    enum: ['password', 'github', 'oidc', 'token', 'none'],
+    enumName: 'login_type',
+    name: 'login_type',
+  })
   loginType!: Exclude<LoginType, ''>;
   @Column('text', { array: true, name: 'rbac_roles' }) rbacRoles!: string[];
   @Column('boolean', { name: 'is_service_account' }) isServiceAccount!: boolean;
@@ -70,7 +76,12 @@ export class ApiKeyEntity {
   @Column('timestamptz', { name: 'expires_at' }) expiresAt!: Date;
   @Column('timestamptz', { name: 'created_at' }) createdAt!: Date;
   @Column('timestamptz', { name: 'updated_at' }) updatedAt!: Date;
-  @Column({ type: 'enum', enum: ['password', 'github', 'oidc', 'token', 'none'], enumName: 'login_type', name: 'login_type' })
+  @Column({
+    type: 'enum',
+    enum: ['password', 'github', 'oidc', 'token', 'none'],
+    enumName: 'login_type',
+    name: 'login_type',
+  })
   loginType!: Exclude<LoginType, ''>;
   @Column('bigint', { name: 'lifetime_seconds' }) lifetimeSeconds!: string;
   @Column('inet', { name: 'ip_address', nullable: true }) ipAddress!: string | null;

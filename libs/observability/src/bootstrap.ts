@@ -52,11 +52,15 @@ export async function startApp<C>(opts: BootstrapOptions<C>): Promise<RunningApp
     trustProxy: opts.trustProxy?.(cfg) ?? false,
   });
   installHttpHooks(adapter.getInstance(), logger, metrics);
-  const app = await NestFactory.create<NestFastifyApplication>(opts.module(cfg, { logger, metrics }), adapter, {
-    logger: new PinoNestLogger(logger),
-    bufferLogs: false,
-    abortOnError: false,
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    opts.module(cfg, { logger, metrics }),
+    adapter,
+    {
+      logger: new PinoNestLogger(logger),
+      bufferLogs: false,
+      abortOnError: false,
+    },
+  );
   await opts.configure?.(app, cfg, logger);
   const { host, port } = opts.listen(cfg);
   await app.listen(port, host);

@@ -41,7 +41,10 @@ export class ReadinessService {
           await Promise.race([
             check(),
             new Promise((_, reject) => {
-              timer = setTimeout(() => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+              timer = setTimeout(
+                () => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)),
+                CHECK_TIMEOUT_MS,
+              );
             }),
           ]);
           return [name, { ok: true, duration_ms: Date.now() - started }];
@@ -81,7 +84,9 @@ export class HealthController {
   @Get('readyz')
   async readyz(@Res() reply: ReplyLike): Promise<void> {
     const result = await this.readiness.evaluate();
-    reply.status(result.ready ? 200 : 503).send({ status: result.ready ? 'ready' : 'not ready', checks: result.checks });
+    reply
+      .status(result.ready ? 200 : 503)
+      .send({ status: result.ready ? 'ready' : 'not ready', checks: result.checks });
   }
 
   @Get('metrics')

@@ -21,9 +21,12 @@ export function safeUrl(url: string): string {
 }
 
 export function installHttpHooks(fastify: FastifyInstance, logger: Logger, metrics: Metrics): void {
-  const duration = metrics.histogram('http_request_duration_seconds', 'HTTP request latency', ['method', 'route', 'status'], [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
-  ]);
+  const duration = metrics.histogram(
+    'http_request_duration_seconds',
+    'HTTP request latency',
+    ['method', 'route', 'status'],
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  );
   const tracer = trace.getTracer('agentmesh-http');
 
   fastify.addHook('onRequest', (req, reply, done) => {

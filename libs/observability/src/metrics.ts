@@ -12,17 +12,35 @@ export class Metrics {
   }
 
   counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
-    return this.getOrCreate(name, () => new Counter({ name: METRIC_PREFIX + name, help, labelNames, registers: [this.registry] }));
+    return this.getOrCreate(
+      name,
+      () => new Counter({ name: METRIC_PREFIX + name, help, labelNames, registers: [this.registry] }),
+    );
   }
 
   gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
-    return this.getOrCreate(name, () => new Gauge({ name: METRIC_PREFIX + name, help, labelNames, registers: [this.registry] }));
-  }
-
-  histogram<L extends string>(name: string, help: string, labelNames: readonly L[] = [], buckets?: number[]): Histogram<L> {
     return this.getOrCreate(
       name,
-      () => new Histogram({ name: METRIC_PREFIX + name, help, labelNames, registers: [this.registry], ...(buckets ? { buckets } : {}) }),
+      () => new Gauge({ name: METRIC_PREFIX + name, help, labelNames, registers: [this.registry] }),
+    );
+  }
+
+  histogram<L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[] = [],
+    buckets?: number[],
+  ): Histogram<L> {
+    return this.getOrCreate(
+      name,
+      () =>
+        new Histogram({
+          name: METRIC_PREFIX + name,
+          help,
+          labelNames,
+          registers: [this.registry],
+          ...(buckets ? { buckets } : {}),
+        }),
     );
   }
 

@@ -2,7 +2,11 @@
 // with the suite's prefix, quiet logs, and an ephemeral port.
 import { TEST_NATS_URL } from './nats-admin';
 
-export function appTestEnv(dbUrl: string, prefix: string, extra: Record<string, string> = {}): Record<string, string> {
+export function appTestEnv(
+  dbUrl: string,
+  prefix: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     DATABASE_URL: dbUrl,
     NATS_URL: TEST_NATS_URL,

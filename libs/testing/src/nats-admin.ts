@@ -14,7 +14,9 @@ export async function assertNatsReachable(): Promise<void> {
     const nc = await connect({ servers: TEST_NATS_URL, timeout: 3000 });
     await nc.close();
   } catch (e) {
-    throw new Error(`NATS is not reachable at ${TEST_NATS_URL} (${(e as Error).message}); start nats-server with -js`);
+    throw new Error(
+      `NATS is not reachable at ${TEST_NATS_URL} (${(e as Error).message}); start nats-server with -js`,
+    );
   }
 }
 

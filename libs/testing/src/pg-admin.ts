@@ -30,7 +30,10 @@ export function templateName(runId: string): string {
 /** Drops databases left behind by runs older than STALE_MS (crashed or killed runs). */
 export async function dropStaleDatabases(): Promise<void> {
   await withAdmin(async (c) => {
-    const { rows } = await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [`${PREFIX}%`]);
+    const { rows } = await c.query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE datname LIKE $1`,
+      [`${PREFIX}%`],
+    );
     for (const { datname } of rows) {
       const ts = parseInt(datname.slice(PREFIX.length).split('_')[0], 36);
       if (Number.isFinite(ts) && Date.now() - ts > STALE_MS) {
@@ -42,7 +45,10 @@ export async function dropStaleDatabases(): Promise<void> {
 
 export async function dropRunDatabases(runId: string): Promise<void> {
   await withAdmin(async (c) => {
-    const { rows } = await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [`${PREFIX}${runId}%`]);
+    const { rows } = await c.query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE datname LIKE $1`,
+      [`${PREFIX}${runId}%`],
+    );
     for (const { datname } of rows) await c.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
   });
 }
@@ -50,7 +56,8 @@ export async function dropRunDatabases(runId: string): Promise<void> {
 /** Clones the template into a new database for one suite and returns its URL. */
 export async function cloneTemplate(): Promise<{ name: string; url: string }> {
   const runId = process.env.AGENTMESH_TEST_RUN;
-  if (!runId) throw new Error('AGENTMESH_TEST_RUN is unset: run tests through jest (globalSetup creates the template)');
+  if (!runId)
+    throw new Error('AGENTMESH_TEST_RUN is unset: run tests through jest (globalSetup creates the template)');
   // Jest resets module state per test file, so a counter would repeat: use random bits.
   const name = `${PREFIX}${runId}_w${process.env.JEST_WORKER_ID ?? '0'}_${randomBytes(4).toString('hex')}`;
   await withAdmin(async (c) => {

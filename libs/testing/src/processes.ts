@@ -10,7 +10,9 @@ import { join, resolve } from 'node:path';
 export const REPO_ROOT = resolve(__dirname, '../../..');
 
 export function buildDist(): void {
-  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts/build.mjs'), '--quiet'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts/build.mjs'), '--quiet'], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`build failed: ${r.stderr}`);
 }
 
@@ -40,11 +42,18 @@ export function startProcess(entry: string, env: Record<string, string>, args: s
   let out = '';
   child.stdout?.on('data', (d) => (out += d));
   child.stderr?.on('data', (d) => (out += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.on('exit', (code, signal) => res({ code, signal })),
+  );
   return { child, output: () => out, exited };
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000, intervalMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -77,7 +86,9 @@ export class PrivateNats {
 
   async start(): Promise<void> {
     const bin = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
-    this.proc = spawn(bin, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.store], { stdio: 'ignore' });
+    this.proc = spawn(bin, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.store], {
+      stdio: 'ignore',
+    });
     await waitFor('private nats-server', async () => {
       const { connect } = await import('@nats-io/transport-node');
       const nc = await connect({ servers: this.url, timeout: 500 });

@@ -35,7 +35,12 @@ export function useTestDatabase(): TestDatabase {
     },
     async dataSource() {
       if (!ds) {
-        ds = createDataSource({ url: this.url, poolSize: 4, applicationName: 'agentmesh-test', migrations: ALL_MIGRATIONS });
+        ds = createDataSource({
+          url: this.url,
+          poolSize: 4,
+          applicationName: 'agentmesh-test',
+          migrations: ALL_MIGRATIONS,
+        });
         await ds.initialize();
       }
       return ds;

@@ -53,9 +53,15 @@ export class AuthService {
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
 
   async authenticate(token: string | undefined): Promise<AuthContext> {
-    if (!token) throw new ApiError('unauthenticated', ErrorMessages.unauthenticated, 'Provide a session token in the Coder-Session-Token header.');
+    if (!token)
+      throw new ApiError(
+        'unauthenticated',
+        ErrorMessages.unauthenticated,
+        'Provide a session token in the Coder-Session-Token header.',
+      );
     const parsed = parseApiKey(token);
-    if (!parsed) throw new ApiError('unauthenticated', ErrorMessages.invalidSessionToken, 'The API key is malformed.');
+    if (!parsed)
+      throw new ApiError('unauthenticated', ErrorMessages.invalidSessionToken, 'The API key is malformed.');
     const rows: KeyRow[] = await this.ds.query(
       `SELECT u.id AS user_id, u.username, u.status, u.rbac_roles, u.last_seen_at,
               k.hashed_secret, k.expires_at, k.last_used, k.scopes::text[] AS scopes, k.allow_list,
@@ -68,14 +74,29 @@ export class AuthService {
     );
     const row = rows[0];
     if (!row || !secretMatches(parsed.secret, row.hashed_secret)) {
-      throw new ApiError('unauthenticated', ErrorMessages.invalidSessionToken, 'The API key is invalid or was deleted.');
+      throw new ApiError(
+        'unauthenticated',
+        ErrorMessages.invalidSessionToken,
+        'The API key is invalid or was deleted.',
+      );
     }
     const now = Date.now();
-    if (row.expires_at.getTime() <= now) throw new ApiError('unauthenticated', ErrorMessages.sessionExpired, `The API key expired at ${row.expires_at.toISOString()}.`);
+    if (row.expires_at.getTime() <= now)
+      throw new ApiError(
+        'unauthenticated',
+        ErrorMessages.sessionExpired,
+        `The API key expired at ${row.expires_at.toISOString()}.`,
+      );
     if (row.status === 'suspended') {
-      throw new ApiError('unauthenticated', 'Your account is suspended. Contact an admin to reactivate your account.');
+      throw new ApiError(
+        'unauthenticated',
+        'Your account is suspended. Contact an admin to reactivate your account.',
+      );
     }
-    if (now - row.last_used.getTime() > TOUCH_INTERVAL_MS || now - row.last_seen_at.getTime() > TOUCH_INTERVAL_MS) {
+    if (
+      now - row.last_used.getTime() > TOUCH_INTERVAL_MS ||
+      now - row.last_seen_at.getTime() > TOUCH_INTERVAL_MS
+    ) {
       await this.ds.query(
         `WITH k AS (UPDATE api_keys SET last_used = now() WHERE id = $1)
          UPDATE users SET last_seen_at = now(), status = CASE WHEN status = 'dormant' THEN 'active'::user_status ELSE status END

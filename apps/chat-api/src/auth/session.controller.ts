@@ -39,25 +39,50 @@ export class SessionController {
   @Public()
   @Post('login')
   @HttpCode(201)
-  async login(@Body() dto: LoginDto, @Req() req: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<LoginWithPasswordResponse> {
-    const wait = Math.max(this.byIp.hit(`ip:${req.ip}`), this.byAccount.hit(`acct:${dto.email.toLowerCase()}`));
-    if (wait > 0) throw new ApiError('rate_limited', ErrorMessages.tooManyLogins, undefined, undefined, { 'Retry-After': String(wait) });
+  async login(
+    @Body() dto: LoginDto,
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<LoginWithPasswordResponse> {
+    const wait = Math.max(
+      this.byIp.hit(`ip:${req.ip}`),
+      this.byAccount.hit(`acct:${dto.email.toLowerCase()}`),
+    );
+    if (wait > 0)
+      throw new ApiError('rate_limited', ErrorMessages.tooManyLogins, undefined, undefined, {
+        'Retry-After': String(wait),
+      });
     const user = await findUserByEmailWithPassword(this.ds, dto.email);
     const ok = await verifyPassword(dto.password, user?.hashed_password);
     if (!user || !ok) throw new ApiError('unauthenticated', 'Incorrect email or password.');
     if (user.login_type !== 'password') {
-      throw new ApiError('forbidden', `Incorrect login type, attempting to use "password" but user is of login type "${user.login_type}".`);
+      throw new ApiError(
+        'forbidden',
+        `Incorrect login type, attempting to use "password" but user is of login type "${user.login_type}".`,
+      );
     }
-    if (user.status === 'suspended') throw new ApiError('unauthenticated', 'Your account is suspended. Contact an admin to reactivate your account.');
-    if (user.status === 'dormant') await this.ds.query(`UPDATE users SET status = 'active', updated_at = now() WHERE id = $1`, [user.id]);
-    const { key, expiresAt } = await this.tokens.issue(user.id, { loginType: 'password', lifetimeMs: this.tokenCfg.sessionDurationMs, ip: req.ip });
+    if (user.status === 'suspended')
+      throw new ApiError(
+        'unauthenticated',
+        'Your account is suspended. Contact an admin to reactivate your account.',
+      );
+    if (user.status === 'dormant')
+      await this.ds.query(`UPDATE users SET status = 'active', updated_at = now() WHERE id = $1`, [user.id]);
+    const { key, expiresAt } = await this.tokens.issue(user.id, {
+      loginType: 'password',
+      lifetimeMs: this.tokenCfg.sessionDurationMs,
+      ip: req.ip,
+    });
     reply.header('Set-Cookie', sessionCookie(key, expiresAt, this.cfg.secureCookie));
     return { session_token: key };
   }
 
   @Post('logout')
   @HttpCode(200)
-  async logout(@Auth() auth: AuthContext, @Res({ passthrough: true }) reply: FastifyReply): Promise<{ message: string }> {
+  async logout(
+    @Auth() auth: AuthContext,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<{ message: string }> {
     await this.ds.query(`DELETE FROM api_keys WHERE id = $1`, [auth.apiKeyId]);
     reply.header('Set-Cookie', clearedSessionCookie(this.cfg.secureCookie));
     return { message: 'Logged out!' };

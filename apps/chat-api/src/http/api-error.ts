@@ -58,7 +58,10 @@ export class ApiError extends Error {
     return new ApiError('forbidden', ErrorMessages.forbidden, detail);
   }
 
-  static validation(validations: ValidationError[], message: string = ErrorMessages.validationFailed): ApiError {
+  static validation(
+    validations: ValidationError[],
+    message: string = ErrorMessages.validationFailed,
+  ): ApiError {
     return new ApiError('validation', message, undefined, validations);
   }
 

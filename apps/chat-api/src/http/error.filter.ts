@@ -36,12 +36,20 @@ export class ErrorFilter implements ExceptionFilter {
     reply.status(status).send(body);
   }
 
-  private toResponse(e: unknown, req: FastifyRequest): { status: number; body: ApiErrorBody; headers: Record<string, string> } {
+  private toResponse(
+    e: unknown,
+    req: FastifyRequest,
+  ): { status: number; body: ApiErrorBody; headers: Record<string, string> } {
     if (e instanceof ApiError) return { status: e.status, body: e.body(), headers: e.headers };
     if (e instanceof HttpException) {
       const status = e.getStatus();
       if (status === 404) return { status, body: { message: 'Route not found.' }, headers: {} };
-      if (status === 400) return { status, body: { message: ErrorMessages.invalidRequestBody, detail: e.message }, headers: {} };
+      if (status === 400)
+        return {
+          status,
+          body: { message: ErrorMessages.invalidRequestBody, detail: e.message },
+          headers: {},
+        };
       if (status < 500) return { status, body: { message: e.message }, headers: {} };
     }
     const fe = e as FastifyLikeError;
@@ -49,7 +57,14 @@ export class ErrorFilter implements ExceptionFilter {
       const message = (fe.code && FASTIFY_MESSAGES[fe.code]) ?? ErrorMessages.invalidRequestBody;
       return { status: fe.statusCode, body: { message }, headers: {} };
     }
-    this.logger.error({ err: e, req_id: req.id, method: req.method, route: req.routeOptions?.url }, 'unhandled error');
-    return { status: 500, body: { message: ErrorMessages.internal, detail: `request id: ${req.id}` }, headers: {} };
+    this.logger.error(
+      { err: e, req_id: req.id, method: req.method, route: req.routeOptions?.url },
+      'unhandled error',
+    );
+    return {
+      status: 500,
+      body: { message: ErrorMessages.internal, detail: `request id: ${req.id}` },
+      headers: {},
+    };
   }
 }

@@ -23,7 +23,12 @@ function single(q: RawQuery, key: string, problems: ValidationError[]): string |
   return v;
 }
 
-function nonNegativeInt(q: RawQuery, key: string, problems: ValidationError[], max?: number): number | undefined {
+function nonNegativeInt(
+  q: RawQuery,
+  key: string,
+  problems: ValidationError[],
+  max?: number,
+): number | undefined {
   const raw = single(q, key, problems);
   if (raw === undefined || raw === '') return undefined;
   if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
@@ -38,19 +43,28 @@ function nonNegativeInt(q: RawQuery, key: string, problems: ValidationError[], m
   return n;
 }
 
-export function parsePagination(q: RawQuery, opts: { defaultLimit: number; maxLimit: number }, problems: ValidationError[]): Pagination {
+export function parsePagination(
+  q: RawQuery,
+  opts: { defaultLimit: number; maxLimit: number },
+  problems: ValidationError[],
+): Pagination {
   const limit = nonNegativeInt(q, 'limit', problems, opts.maxLimit);
   const offset = nonNegativeInt(q, 'offset', problems) ?? 0;
   const afterId = single(q, 'after_id', problems);
   if (afterId !== undefined && afterId !== '' && !isUuid(afterId)) {
     problems.push({ field: 'after_id', detail: 'Query param "after_id" must be a valid uuid' });
   }
-  if (afterId && offset > 0) problems.push({ field: 'offset', detail: 'Query params "after_id" and "offset" cannot be combined' });
+  if (afterId && offset > 0)
+    problems.push({ field: 'offset', detail: 'Query params "after_id" and "offset" cannot be combined' });
   return { limit: limit || opts.defaultLimit, offset, afterId: afterId || undefined };
 }
 
 /** Splits `q` into terms; bare words are collected under `search`. */
-export function parseSearchQuery(q: string, allowedKeys: readonly string[], problems: ValidationError[]): Map<string, string[]> {
+export function parseSearchQuery(
+  q: string,
+  allowedKeys: readonly string[],
+  problems: ValidationError[],
+): Map<string, string[]> {
   const out = new Map<string, string[]>();
   const re = /(\S+?):"([^"]*)"|(\S+?):(\S+)|"([^"]*)"|(\S+)/g;
   for (const m of q.matchAll(re)) {

@@ -21,10 +21,19 @@ function flatten(errors: CvError[], parent = ''): ValidationError[] {
 
 export function validateBody<T extends object>(cls: new () => T, body: unknown): T {
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new ApiError('bad_request', ErrorMessages.invalidRequestBody, 'The request body must be a JSON object.');
+    throw new ApiError(
+      'bad_request',
+      ErrorMessages.invalidRequestBody,
+      'The request body must be a JSON object.',
+    );
   }
   const instance = plainToInstance(cls, body, { enableImplicitConversion: false });
-  const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: false, forbidUnknownValues: true, stopAtFirstError: true });
+  const errors = validateSync(instance, {
+    whitelist: true,
+    forbidNonWhitelisted: false,
+    forbidUnknownValues: true,
+    stopAtFirstError: true,
+  });
   if (errors.length > 0) throw ApiError.validation(flatten(errors));
   return instance;
 }

@@ -1,6 +1,12 @@
 // /api/v2/organizations and /api/v2/users/{user}/organizations.
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
-import { Organization, OrganizationMember, OrganizationMemberWithUserData, PaginatedMembersResponse, ValidationError } from '@agentmesh/contracts';
+import {
+  Organization,
+  OrganizationMember,
+  OrganizationMemberWithUserData,
+  PaginatedMembersResponse,
+  ValidationError,
+} from '@agentmesh/contracts';
 import { isUuid } from '@agentmesh/entities';
 import { Auth } from '../auth/auth.guard';
 import { AuthContext } from '../auth/auth.types';
@@ -31,43 +37,81 @@ export class OrganizationsController {
   }
 
   @Get('organizations/:org/members')
-  async members(@Auth() auth: AuthContext, @Param('org') org: string, @Query() query: RawQuery): Promise<OrganizationMemberWithUserData[]> {
+  async members(
+    @Auth() auth: AuthContext,
+    @Param('org') org: string,
+    @Query() query: RawQuery,
+  ): Promise<OrganizationMemberWithUserData[]> {
     const problems: ValidationError[] = [];
-    const terms = parseSearchQuery(typeof query.q === 'string' ? query.q : '', ['user_id', 'include_system', 'github_user_id'], problems);
+    const terms = parseSearchQuery(
+      typeof query.q === 'string' ? query.q : '',
+      ['user_id', 'include_system', 'github_user_id'],
+      problems,
+    );
     const userId = terms.get('user_id')?.[0];
-    if (userId !== undefined && !isUuid(userId)) problems.push({ field: 'user_id', detail: `"${userId}" is not a valid uuid` });
+    if (userId !== undefined && !isUuid(userId))
+      problems.push({ field: 'user_id', detail: `"${userId}" is not a valid uuid` });
     throwIfProblems(problems);
     return (await this.orgs.members(auth, checkRef(org), { userId })).members;
   }
 
   @Get('organizations/:org/paginated-members')
-  paginated(@Auth() auth: AuthContext, @Param('org') org: string, @Query() query: RawQuery): Promise<PaginatedMembersResponse> {
+  paginated(
+    @Auth() auth: AuthContext,
+    @Param('org') org: string,
+    @Query() query: RawQuery,
+  ): Promise<PaginatedMembersResponse> {
     const problems: ValidationError[] = [];
-    const page = parsePagination(query, { defaultLimit: MEMBERS_MAX_LIMIT, maxLimit: MEMBERS_MAX_LIMIT }, problems);
-    if (page.afterId) problems.push({ field: 'after_id', detail: 'Query param "after_id" is not supported here; use offset' });
+    const page = parsePagination(
+      query,
+      { defaultLimit: MEMBERS_MAX_LIMIT, maxLimit: MEMBERS_MAX_LIMIT },
+      problems,
+    );
+    if (page.afterId)
+      problems.push({
+        field: 'after_id',
+        detail: 'Query param "after_id" is not supported here; use offset',
+      });
     throwIfProblems(problems);
     return this.orgs.members(auth, checkRef(org), { limit: page.limit, offset: page.offset });
   }
 
   @Get('organizations/:org/members/:user')
-  member(@Auth() auth: AuthContext, @Param('org') org: string, @Param('user') user: string): Promise<OrganizationMemberWithUserData> {
+  member(
+    @Auth() auth: AuthContext,
+    @Param('org') org: string,
+    @Param('user') user: string,
+  ): Promise<OrganizationMemberWithUserData> {
     return this.orgs.member(auth, checkRef(org), checkRef(user));
   }
 
   @Post('organizations/:org/members/:user')
   @HttpCode(200)
-  add(@Auth() auth: AuthContext, @Param('org') org: string, @Param('user') user: string): Promise<OrganizationMember> {
+  add(
+    @Auth() auth: AuthContext,
+    @Param('org') org: string,
+    @Param('user') user: string,
+  ): Promise<OrganizationMember> {
     return this.orgs.addMember(auth, checkRef(org), checkRef(user));
   }
 
   @Delete('organizations/:org/members/:user')
   @HttpCode(204)
-  async remove(@Auth() auth: AuthContext, @Param('org') org: string, @Param('user') user: string): Promise<void> {
+  async remove(
+    @Auth() auth: AuthContext,
+    @Param('org') org: string,
+    @Param('user') user: string,
+  ): Promise<void> {
     await this.orgs.removeMember(auth, checkRef(org), checkRef(user));
   }
 
   @Put('organizations/:org/members/:user/roles')
-  roles(@Auth() auth: AuthContext, @Param('org') org: string, @Param('user') user: string, @Body() dto: UpdateRolesDto): Promise<OrganizationMember> {
+  roles(
+    @Auth() auth: AuthContext,
+    @Param('org') org: string,
+    @Param('user') user: string,
+    @Body() dto: UpdateRolesDto,
+  ): Promise<OrganizationMember> {
     return this.orgs.updateMemberRoles(auth, checkRef(org), checkRef(user), dto.roles);
   }
 }

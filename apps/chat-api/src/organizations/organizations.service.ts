@@ -65,7 +65,9 @@ function toOrganization(r: OrgRow): Organization {
   };
 }
 
-function toMember(r: Pick<MemberRow, 'user_id' | 'organization_id' | 'created_at' | 'updated_at' | 'roles'>): OrganizationMember {
+function toMember(
+  r: Pick<MemberRow, 'user_id' | 'organization_id' | 'created_at' | 'updated_at' | 'roles'>,
+): OrganizationMember {
   return {
     user_id: r.user_id,
     organization_id: r.organization_id,
@@ -101,21 +103,30 @@ export class OrganizationsService {
   ) {}
 
   async list(auth: AuthContext, userRef?: string): Promise<Organization[]> {
-    const filter = sqlFilter(auth, 'read', 'organization', { idCol: 'o.id', orgCol: 'o.id' })(userRef ? 2 : 1);
+    const filter = sqlFilter(auth, 'read', 'organization', { idCol: 'o.id', orgCol: 'o.id' })(
+      userRef ? 2 : 1,
+    );
     const rows: OrgRow[] = userRef
       ? await this.ds.query(
           `SELECT ${ORG_COLUMNS} FROM organizations o JOIN organization_members m ON m.organization_id = o.id
             WHERE NOT o.deleted AND m.user_id = $1 AND ${filter.sql} ORDER BY o.created_at, o.id`,
           [(await this.users.resolve(auth, userRef)).id, ...filter.params],
         )
-      : await this.ds.query(`SELECT ${ORG_COLUMNS} FROM organizations o WHERE NOT o.deleted AND ${filter.sql} ORDER BY o.created_at, o.id`, filter.params);
+      : await this.ds.query(
+          `SELECT ${ORG_COLUMNS} FROM organizations o WHERE NOT o.deleted AND ${filter.sql} ORDER BY o.created_at, o.id`,
+          filter.params,
+        );
     return rows.map(toOrganization);
   }
 
   /** `ref` is a uuid, a name, or `default`; invisible organizations are 404. */
   async resolve(auth: AuthContext, ref: string): Promise<OrgRow> {
-    const where = ref === 'default' ? 'o.is_default' : isUuid(ref) ? 'o.id = $1::uuid' : 'lower(o.name) = lower($1)';
-    const rows: OrgRow[] = await this.ds.query(`SELECT ${ORG_COLUMNS} FROM organizations o WHERE NOT o.deleted AND ${where}`, ref === 'default' ? [] : [ref]);
+    const where =
+      ref === 'default' ? 'o.is_default' : isUuid(ref) ? 'o.id = $1::uuid' : 'lower(o.name) = lower($1)';
+    const rows: OrgRow[] = await this.ds.query(
+      `SELECT ${ORG_COLUMNS} FROM organizations o WHERE NOT o.deleted AND ${where}`,
+      ref === 'default' ? [] : [ref],
+    );
     const org = rows[0];
     if (!org) throw ApiError.notFound();
     assertVisible(auth, 'read', Objects.organization(org.id));
@@ -126,7 +137,11 @@ export class OrganizationsService {
     return toOrganization(await this.resolve(auth, ref));
   }
 
-  async members(auth: AuthContext, orgRef: string, opts: { userId?: string; limit?: number; offset?: number } = {}): Promise<PaginatedMembersResponse> {
+  async members(
+    auth: AuthContext,
+    orgRef: string,
+    opts: { userId?: string; limit?: number; offset?: number } = {},
+  ): Promise<PaginatedMembersResponse> {
     const org = await this.resolve(auth, orgRef);
     const params: unknown[] = [org.id];
     let where = `m.organization_id = $1 AND NOT u.deleted`;
@@ -134,7 +149,11 @@ export class OrganizationsService {
       params.push(opts.userId);
       where += ` AND m.user_id = $${params.length}::uuid`;
     }
-    const filter = sqlFilter(auth, 'read', 'organization_member', { orgCol: 'm.organization_id', ownerCol: 'm.user_id', idCol: 'm.user_id' })(params.length + 1);
+    const filter = sqlFilter(auth, 'read', 'organization_member', {
+      orgCol: 'm.organization_id',
+      ownerCol: 'm.user_id',
+      idCol: 'm.user_id',
+    })(params.length + 1);
     params.push(...filter.params);
     where += ` AND ${filter.sql}`;
     const countParams = [...params];
@@ -161,7 +180,12 @@ export class OrganizationsService {
   async addMember(auth: AuthContext, orgRef: string, userRef: string): Promise<OrganizationMember> {
     const org = await this.resolve(auth, orgRef);
     const user = await this.users.resolve(auth, userRef);
-    assertCan(auth, 'create', Objects.member(org.id, user.id), 'You are not allowed to add members to this organization.');
+    assertCan(
+      auth,
+      'create',
+      Objects.member(org.id, user.id),
+      'You are not allowed to add members to this organization.',
+    );
     try {
       const [row] = await this.ds.query(
         `INSERT INTO organization_members (organization_id, user_id, roles) VALUES ($1, $2, '{}') RETURNING *`,
@@ -169,7 +193,8 @@ export class OrganizationsService {
       );
       return toMember(row);
     } catch (e) {
-      if (pgErrorCode(e) === PG_UNIQUE_VIOLATION) throw new ApiError('conflict', 'User is already an organization member.');
+      if (pgErrorCode(e) === PG_UNIQUE_VIOLATION)
+        throw new ApiError('conflict', 'User is already an organization member.');
       throw e;
     }
   }
@@ -177,24 +202,45 @@ export class OrganizationsService {
   async removeMember(auth: AuthContext, orgRef: string, userRef: string): Promise<void> {
     const org = await this.resolve(auth, orgRef);
     const user = await this.users.resolve(auth, userRef);
-    assertCan(auth, 'delete', Objects.member(org.id, user.id), 'You are not allowed to remove members from this organization.');
-    if (user.id === auth.userId) throw new ApiError('bad_request', 'You cannot remove yourself from an organization.');
-    const rows = await queryRows(this.ds, `DELETE FROM organization_members WHERE organization_id = $1 AND user_id = $2 RETURNING user_id`, [org.id, user.id]);
+    assertCan(
+      auth,
+      'delete',
+      Objects.member(org.id, user.id),
+      'You are not allowed to remove members from this organization.',
+    );
+    if (user.id === auth.userId)
+      throw new ApiError('bad_request', 'You cannot remove yourself from an organization.');
+    const rows = await queryRows(
+      this.ds,
+      `DELETE FROM organization_members WHERE organization_id = $1 AND user_id = $2 RETURNING user_id`,
+      [org.id, user.id],
+    );
     if (rows.length === 0) throw ApiError.notFound();
   }
 
-  async updateMemberRoles(auth: AuthContext, orgRef: string, userRef: string, roles: string[]): Promise<OrganizationMember> {
+  async updateMemberRoles(
+    auth: AuthContext,
+    orgRef: string,
+    userRef: string,
+    roles: string[],
+  ): Promise<OrganizationMember> {
     const org = await this.resolve(auth, orgRef);
     const user = await this.users.resolve(auth, userRef);
     const wanted = [...new Set(roles.filter((r) => r !== 'organization-member'))];
     const unknown = validateRoleNames(wanted, 'organization');
-    if (unknown.length > 0) throw ApiError.field('roles', `unknown organization role(s): ${unknown.join(', ')}`);
-    if (user.id === auth.userId) throw new ApiError('bad_request', 'You cannot change your own organization roles.');
+    if (unknown.length > 0)
+      throw ApiError.field('roles', `unknown organization role(s): ${unknown.join(', ')}`);
+    if (user.id === auth.userId)
+      throw new ApiError('bad_request', 'You cannot change your own organization roles.');
     return inTransaction(this.ds, async (em) => {
-      const [current] = await em.query(`SELECT roles FROM organization_members WHERE organization_id = $1 AND user_id = $2 FOR UPDATE`, [org.id, user.id]);
+      const [current] = await em.query(
+        `SELECT roles FROM organization_members WHERE organization_id = $1 AND user_id = $2 FOR UPDATE`,
+        [org.id, user.id],
+      );
       if (!current) throw ApiError.notFound();
       const denied = checkRoleChange(auth.subject, current.roles, wanted, org.id);
-      if (denied) throw ApiError.forbidden(`You are not allowed to ${denied.action} the role "${denied.role}".`);
+      if (denied)
+        throw ApiError.forbidden(`You are not allowed to ${denied.action} the role "${denied.role}".`);
       const [row] = await queryRows<MemberRow>(
         em,
         `UPDATE organization_members SET roles = $3, updated_at = now() WHERE organization_id = $1 AND user_id = $2 RETURNING *`,

@@ -13,7 +13,11 @@ export class TokensController {
 
   @Post('tokens')
   @HttpCode(201)
-  createToken(@Auth() auth: AuthContext, @Param('user') ref: string, @Body() dto: CreateTokenDto): Promise<GenerateAPIKeyResponse> {
+  createToken(
+    @Auth() auth: AuthContext,
+    @Param('user') ref: string,
+    @Body() dto: CreateTokenDto,
+  ): Promise<GenerateAPIKeyResponse> {
     return this.tokens.createToken(auth, checkRef(ref), dto);
   }
 
@@ -30,7 +34,11 @@ export class TokensController {
 
   @Delete(':keyid')
   @HttpCode(204)
-  async deleteKey(@Auth() auth: AuthContext, @Param('user') ref: string, @Param('keyid') keyId: string): Promise<void> {
+  async deleteKey(
+    @Auth() auth: AuthContext,
+    @Param('user') ref: string,
+    @Param('keyid') keyId: string,
+  ): Promise<void> {
     await this.tokens.deleteKey(auth, checkRef(ref), keyId);
   }
 }

@@ -22,7 +22,17 @@ export interface TokenConfig {
 
 /** Lifetime of a token created without one (30 days, capped by the configured maximum). */
 export const DEFAULT_TOKEN_LIFETIME_MS = 30 * 86_400_000;
-const STORED_SCOPES = new Set(['all', 'application_connect', 'coder:all', 'coder:application_connect', 'chat:create', 'chat:read', 'chat:update', 'chat:delete', 'chat:*']);
+const STORED_SCOPES = new Set([
+  'all',
+  'application_connect',
+  'coder:all',
+  'coder:application_connect',
+  'chat:create',
+  'chat:read',
+  'chat:update',
+  'chat:delete',
+  'chat:*',
+]);
 
 interface KeyRow {
   id: string;
@@ -47,7 +57,17 @@ export class TokensService {
   ) {}
 
   /** Inserts a key row and returns the plaintext `<id>-<secret>`. */
-  async issue(userId: string, opts: { loginType: 'password' | 'token'; lifetimeMs: number; tokenName?: string; scopes?: string[]; allowList?: string[]; ip?: string }): Promise<{ key: string; expiresAt: Date }> {
+  async issue(
+    userId: string,
+    opts: {
+      loginType: 'password' | 'token';
+      lifetimeMs: number;
+      tokenName?: string;
+      scopes?: string[];
+      allowList?: string[];
+      ip?: string;
+    },
+  ): Promise<{ key: string; expiresAt: Date }> {
     const key = generateApiKey();
     const [row] = await this.ds.query(
       `INSERT INTO api_keys (id, hashed_secret, user_id, expires_at, login_type, lifetime_seconds, scopes, token_name, allow_list, ip_address)
@@ -72,10 +92,16 @@ export class TokensService {
   async createToken(auth: AuthContext, ref: string, dto: CreateTokenDto): Promise<{ key: string }> {
     const user = await this.users.resolve(auth, ref);
     assertCan(auth, 'create', Objects.apiKey(user.id), 'You are not allowed to create tokens for this user.');
-    const lifetimeMs = dto.lifetime ? Math.floor(dto.lifetime / 1e6) : Math.min(DEFAULT_TOKEN_LIFETIME_MS, this.cfg.maxTokenLifetimeMs);
-    if (dto.lifetime !== undefined && dto.lifetime > 0 && lifetimeMs < 1000) throw ApiError.field('lifetime', 'must be at least one second');
+    const lifetimeMs = dto.lifetime
+      ? Math.floor(dto.lifetime / 1e6)
+      : Math.min(DEFAULT_TOKEN_LIFETIME_MS, this.cfg.maxTokenLifetimeMs);
+    if (dto.lifetime !== undefined && dto.lifetime > 0 && lifetimeMs < 1000)
+      throw ApiError.field('lifetime', 'must be at least one second');
     if (lifetimeMs > this.cfg.maxTokenLifetimeMs) {
-      throw ApiError.field('lifetime', `must be at most ${Math.floor(this.cfg.maxTokenLifetimeMs / 3_600_000)}h (the deployment's maximum token lifetime)`);
+      throw ApiError.field(
+        'lifetime',
+        `must be at most ${Math.floor(this.cfg.maxTokenLifetimeMs / 3_600_000)}h (the deployment's maximum token lifetime)`,
+      );
     }
     const scopes = dto.scopes?.length ? dto.scopes : dto.scope ? [dto.scope] : ['coder:all'];
     const bad = scopes.filter((s) => !STORED_SCOPES.has(s) || !isScopeName(s));
@@ -83,11 +109,19 @@ export class TokensService {
     const allowList = (dto.allow_list ?? []).map((e) => `${e.type}:${e.id}`);
     const tokenName = dto.token_name || `token-${Date.now().toString(36)}`;
     try {
-      const { key } = await this.issue(user.id, { loginType: 'token', lifetimeMs, tokenName, scopes, allowList: allowList.length ? allowList : undefined });
+      const { key } = await this.issue(user.id, {
+        loginType: 'token',
+        lifetimeMs,
+        tokenName,
+        scopes,
+        allowList: allowList.length ? allowList : undefined,
+      });
       return { key };
     } catch (e) {
       if (pgErrorCode(e) === PG_UNIQUE_VIOLATION) {
-        throw new ApiError('conflict', `A token with name "${tokenName}" already exists.`, undefined, [{ field: 'token_name', detail: 'must be unique per user' }]);
+        throw new ApiError('conflict', `A token with name "${tokenName}" already exists.`, undefined, [
+          { field: 'token_name', detail: 'must be unique per user' },
+        ]);
       }
       throw e;
     }
@@ -96,7 +130,10 @@ export class TokensService {
   async createSessionKey(auth: AuthContext, ref: string): Promise<{ key: string }> {
     const user = await this.users.resolve(auth, ref);
     assertCan(auth, 'create', Objects.apiKey(user.id), 'You are not allowed to create keys for this user.');
-    const { key } = await this.issue(user.id, { loginType: 'password', lifetimeMs: this.cfg.sessionDurationMs });
+    const { key } = await this.issue(user.id, {
+      loginType: 'password',
+      lifetimeMs: this.cfg.sessionDurationMs,
+    });
     return { key };
   }
 
@@ -114,8 +151,17 @@ export class TokensService {
 
   async deleteKey(auth: AuthContext, ref: string, keyId: string): Promise<void> {
     const user = await this.users.resolve(auth, ref);
-    assertCan(auth, 'delete', Objects.apiKey(user.id, keyId), 'You are not allowed to delete keys of this user.');
-    const rows = await queryRows(this.ds, `DELETE FROM api_keys WHERE id = $1 AND user_id = $2 RETURNING id`, [keyId, user.id]);
+    assertCan(
+      auth,
+      'delete',
+      Objects.apiKey(user.id, keyId),
+      'You are not allowed to delete keys of this user.',
+    );
+    const rows = await queryRows(
+      this.ds,
+      `DELETE FROM api_keys WHERE id = $1 AND user_id = $2 RETURNING id`,
+      [keyId, user.id],
+    );
     if (rows.length === 0) throw ApiError.notFound();
   }
 }
@@ -129,7 +175,10 @@ function toApiKey(r: KeyRow): APIKey {
     created_at: wireTime(r.created_at),
     updated_at: wireTime(r.updated_at),
     login_type: r.login_type,
-    scope: r.scopes.includes('coder:application_connect') || r.scopes.includes('application_connect') ? 'application_connect' : 'all',
+    scope:
+      r.scopes.includes('coder:application_connect') || r.scopes.includes('application_connect')
+        ? 'application_connect'
+        : 'all',
     scopes: r.scopes,
     token_name: r.token_name,
     lifetime_seconds: Number(r.lifetime_seconds),

@@ -1,7 +1,15 @@
 // /api/v2/users: first-user setup, user CRUD reads and site roles.
 import { Body, Controller, Get, HttpCode, Param, Post, Put, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { CreateFirstUserResponse, GetUsersResponse, LOGIN_TYPES, User, USER_STATUSES, UserRoles, ValidationError } from '@agentmesh/contracts';
+import {
+  CreateFirstUserResponse,
+  GetUsersResponse,
+  LOGIN_TYPES,
+  User,
+  USER_STATUSES,
+  UserRoles,
+  ValidationError,
+} from '@agentmesh/contracts';
 import { Auth, Public } from '../auth/auth.guard';
 import { AuthContext } from '../auth/auth.types';
 import { ApiError } from '../http/api-error';
@@ -38,16 +46,22 @@ export class UsersController {
   @Get()
   list(@Auth() auth: AuthContext, @Query() query: RawQuery): Promise<GetUsersResponse> {
     const problems: ValidationError[] = [];
-    const page = parsePagination(query, { defaultLimit: USERS_MAX_LIMIT, maxLimit: USERS_MAX_LIMIT }, problems);
+    const page = parsePagination(
+      query,
+      { defaultLimit: USERS_MAX_LIMIT, maxLimit: USERS_MAX_LIMIT },
+      problems,
+    );
     const q = typeof query.q === 'string' ? query.q : '';
     const terms = parseSearchQuery(q, USER_QUERY_KEYS, problems);
     const statuses = terms.get('status') ?? [];
     for (const s of statuses) {
-      if (!(USER_STATUSES as readonly string[]).includes(s)) problems.push({ field: 'status', detail: `"${s}" is not a valid user status` });
+      if (!(USER_STATUSES as readonly string[]).includes(s))
+        problems.push({ field: 'status', detail: `"${s}" is not a valid user status` });
     }
     const loginTypes = terms.get('login_type') ?? [];
     for (const t of loginTypes) {
-      if (!(LOGIN_TYPES as readonly string[]).includes(t)) problems.push({ field: 'login_type', detail: `"${t}" is not a valid login type` });
+      if (!(LOGIN_TYPES as readonly string[]).includes(t))
+        problems.push({ field: 'login_type', detail: `"${t}" is not a valid login type` });
     }
     throwIfProblems(problems);
     return this.users.listUsers(
@@ -82,7 +96,11 @@ export class UsersController {
   }
 
   @Put(':user/roles')
-  updateRoles(@Auth() auth: AuthContext, @Param('user') ref: string, @Body() dto: UpdateRolesDto): Promise<User> {
+  updateRoles(
+    @Auth() auth: AuthContext,
+    @Param('user') ref: string,
+    @Body() dto: UpdateRolesDto,
+  ): Promise<User> {
     return this.users.updateRoles(auth, checkRef(ref), dto.roles);
   }
 }

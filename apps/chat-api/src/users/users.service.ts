@@ -4,8 +4,20 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
-import { CreateFirstUserResponse, FirstUserTelemetryEvent, User, UserRoles, wireTime } from '@agentmesh/contracts';
-import { advisoryXactLock, inTransaction, pgConstraint, pgErrorCode, PG_UNIQUE_VIOLATION } from '@agentmesh/db';
+import {
+  CreateFirstUserResponse,
+  FirstUserTelemetryEvent,
+  User,
+  UserRoles,
+  wireTime,
+} from '@agentmesh/contracts';
+import {
+  advisoryXactLock,
+  inTransaction,
+  pgConstraint,
+  pgErrorCode,
+  PG_UNIQUE_VIOLATION,
+} from '@agentmesh/db';
 import { findUser, listUsers, UserRecord, UserSearch, Page } from '@agentmesh/entities';
 import { OutboxService, Subjects } from '@agentmesh/bus';
 import { checkRoleChange, validateRoleNames } from '@agentmesh/rbac';
@@ -52,7 +64,10 @@ export class UsersService {
          VALUES ($1, $2, $3, $4, $5, 'active', 'password', '{owner}') RETURNING created_at`,
         [userId, dto.email, dto.username, dto.name ?? '', hashed],
       );
-      await em.query(`INSERT INTO organization_members (organization_id, user_id, roles) VALUES ($1, $2, '{}')`, [orgId, userId]);
+      await em.query(
+        `INSERT INTO organization_members (organization_id, user_id, roles) VALUES ($1, $2, '{}')`,
+        [orgId, userId],
+      );
       const event: FirstUserTelemetryEvent = {
         v: 1,
         user_id: userId,
@@ -87,7 +102,15 @@ export class UsersService {
     if (unknown.length > 0) throw ApiError.field('roles', `unknown site role(s): ${unknown.join(', ')}`);
     const denied = checkRoleChange(auth.subject, [], roles);
     if (denied) throw ApiError.forbidden(`You are not allowed to assign the role "${denied.role}".`);
-    const orgIds = [...new Set(dto.organization_ids?.length ? dto.organization_ids : dto.organization_id ? [dto.organization_id] : [])];
+    const orgIds = [
+      ...new Set(
+        dto.organization_ids?.length
+          ? dto.organization_ids
+          : dto.organization_id
+            ? [dto.organization_id]
+            : [],
+      ),
+    ];
     const hashed = dto.password ? await hashPassword(dto.password) : Buffer.alloc(0);
     const userId = randomUUID();
     await inTransaction(this.ds, async (em) => {
@@ -96,27 +119,53 @@ export class UsersService {
         : await em.query(`SELECT id FROM organizations WHERE is_default AND NOT deleted`);
       if (orgIds.length && targetOrgs.length !== orgIds.length) {
         const found = new Set(targetOrgs.map((r: { id: string }) => r.id));
-        throw ApiError.field('organization_ids', `organization(s) not found: ${orgIds.filter((id) => !found.has(id)).join(', ')}`);
+        throw ApiError.field(
+          'organization_ids',
+          `organization(s) not found: ${orgIds.filter((id) => !found.has(id)).join(', ')}`,
+        );
       }
-      for (const { id } of targetOrgs as { id: string }[]) assertCan(auth, 'create', Objects.member(id, userId), 'You are not allowed to add members to this organization.');
+      for (const { id } of targetOrgs as { id: string }[])
+        assertCan(
+          auth,
+          'create',
+          Objects.member(id, userId),
+          'You are not allowed to add members to this organization.',
+        );
       try {
         await em.query(
           `INSERT INTO users (id, email, username, name, hashed_password, status, login_type, rbac_roles, is_service_account)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-          [userId, dto.email, dto.username, dto.name ?? '', hashed, dto.user_status ?? 'dormant', loginType, roles, dto.service_account ?? false],
+          [
+            userId,
+            dto.email,
+            dto.username,
+            dto.name ?? '',
+            hashed,
+            dto.user_status ?? 'dormant',
+            loginType,
+            roles,
+            dto.service_account ?? false,
+          ],
         );
       } catch (e) {
         throw this.mapUserConflict(e);
       }
       for (const { id } of targetOrgs as { id: string }[]) {
-        await em.query(`INSERT INTO organization_members (organization_id, user_id, roles) VALUES ($1, $2, '{}')`, [id, userId]);
+        await em.query(
+          `INSERT INTO organization_members (organization_id, user_id, roles) VALUES ($1, $2, '{}')`,
+          [id, userId],
+        );
       }
     });
     return this.getUser(auth, userId);
   }
 
   /** `ref` is `me`, a uuid or a username; invisible users are 404. */
-  async resolve(auth: AuthContext, ref: string, em: Pick<EntityManager, 'query'> = this.ds): Promise<UserRecord> {
+  async resolve(
+    auth: AuthContext,
+    ref: string,
+    em: Pick<EntityManager, 'query'> = this.ds,
+  ): Promise<UserRecord> {
     const user = await findUser(em, ref === 'me' ? auth.userId : ref);
     if (!user) throw ApiError.notFound();
     assertVisible(auth, 'read', Objects.user(user.id));
@@ -127,8 +176,17 @@ export class UsersService {
     return toUser(await this.resolve(auth, ref));
   }
 
-  async listUsers(auth: AuthContext, search: UserSearch, page: Page): Promise<{ users: User[]; count: number }> {
-    const { users, count } = await listUsers(this.ds, search, page, sqlFilter(auth, 'read', 'user', { idCol: 'u.id', ownerCol: 'u.id' }));
+  async listUsers(
+    auth: AuthContext,
+    search: UserSearch,
+    page: Page,
+  ): Promise<{ users: User[]; count: number }> {
+    const { users, count } = await listUsers(
+      this.ds,
+      search,
+      page,
+      sqlFilter(auth, 'read', 'user', { idCol: 'u.id', ownerCol: 'u.id' }),
+    );
     return { users: users.map(toUser), count };
   }
 
@@ -140,7 +198,9 @@ export class UsersService {
     );
     return {
       roles: user.rbac_roles,
-      organization_roles: Object.fromEntries(rows.map((r) => [r.organization_id, ['organization-member', ...r.roles]])),
+      organization_roles: Object.fromEntries(
+        rows.map((r) => [r.organization_id, ['organization-member', ...r.roles]]),
+      ),
     };
   }
 
@@ -153,7 +213,8 @@ export class UsersService {
       if (user.id === auth.userId) throw new ApiError('bad_request', 'You cannot change your own roles.');
       const [locked] = await em.query(`SELECT rbac_roles FROM users WHERE id = $1 FOR UPDATE`, [user.id]);
       const denied = checkRoleChange(auth.subject, locked.rbac_roles, wanted);
-      if (denied) throw ApiError.forbidden(`You are not allowed to ${denied.action} the role "${denied.role}".`);
+      if (denied)
+        throw ApiError.forbidden(`You are not allowed to ${denied.action} the role "${denied.role}".`);
       await em.query(`UPDATE users SET rbac_roles = $2, updated_at = now() WHERE id = $1`, [user.id, wanted]);
       return user.id;
     });
@@ -163,6 +224,8 @@ export class UsersService {
   private mapUserConflict(e: unknown): unknown {
     if (pgErrorCode(e) !== PG_UNIQUE_VIOLATION) return e;
     const field = pgConstraint(e) === 'idx_users_email' ? 'email' : 'username';
-    return new ApiError('conflict', 'User already exists.', undefined, [{ field, detail: `this ${field} is already in use` }]);
+    return new ApiError('conflict', 'User already exists.', undefined, [
+      { field, detail: `this ${field} is already in use` },
+    ]);
   }
 }

@@ -42,7 +42,10 @@ export async function findUserByEmailWithPassword(
   db: Db,
   email: string,
 ): Promise<(UserRecord & { hashed_password: Buffer }) | undefined> {
-  const rows = await db.query(`SELECT ${USER_COLUMNS}, u.hashed_password FROM users u WHERE NOT u.deleted AND lower(u.email) = lower($1)`, [email]);
+  const rows = await db.query(
+    `SELECT ${USER_COLUMNS}, u.hashed_password FROM users u WHERE NOT u.deleted AND lower(u.email) = lower($1)`,
+    [email],
+  );
   return rows[0];
 }
 

@@ -14,5 +14,9 @@ export class CreateFirstUserDto {
   @IsPassword() password!: string;
   @IsOptional() @IsBoolean({ message: 'must be a boolean' }) trial?: boolean;
   @IsOptional() @IsObject({ message: 'must be an object' }) trial_info?: Record<string, unknown>;
-  @IsOptional() @ValidateNested() @Type(() => OnboardingInfoDto) @IsObject({ message: 'must be an object' }) onboarding_info?: OnboardingInfoDto;
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => OnboardingInfoDto)
+  @IsObject({ message: 'must be an object' })
+  onboarding_info?: OnboardingInfoDto;
 }

@@ -20,7 +20,11 @@ export const IsDisplayName = () =>
     Matches(/^(\S(.*\S)?)?$/s, { message: 'must not start or end with whitespace' }),
   );
 
-export const IsUserEmail = () => applyDecorators(IsString({ message: 'must be a string' }), IsEmail({}, { message: 'must be a valid email address' }));
+export const IsUserEmail = () =>
+  applyDecorators(
+    IsString({ message: 'must be a string' }),
+    IsEmail({}, { message: 'must be a valid email address' }),
+  );
 
 export const IsPassword = () =>
   applyDecorators(
