@@ -391,12 +391,10 @@ describe('malformed input', () => {
   it('answers non-JSON, non-object and oversized bodies with 4xx, never 500', async () => {
     const { client } = await login();
     const token = client.sessionToken!;
-    const bad = await h
-      .client(token)
-      .raw('POST', '/api/v2/users', {
-        rawBody: '{"email":',
-        headers: { 'Content-Type': 'application/json' },
-      });
+    const bad = await h.client(token).raw('POST', '/api/v2/users', {
+      rawBody: '{"email":',
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(bad.status).toBe(400);
     expect(bad.body).toEqual({ message: 'Invalid request body.', detail: expect.stringContaining('JSON') });
     const arr = await h.client(token).raw('POST', '/api/v2/users', { body: [1, 2] });
