@@ -388,6 +388,59 @@ describe('malformed input', () => {
     });
   });
 
+  const authedCases: [string, string, unknown, string][] = [
+    [
+      'POST',
+      '/api/v2/users',
+      { email: 'ok@example.com', username: 'bad_name!', password: 'longenough' },
+      'username',
+    ],
+    ['POST', '/api/v2/users', { email: 'ok@example.com', username: 'okname', password: 'short' }, 'password'],
+    [
+      'POST',
+      '/api/v2/users',
+      { email: 'ok@example.com', username: 'okname', password: 'longenough', organization_ids: ['nope'] },
+      'organization_ids',
+    ],
+    [
+      'POST',
+      '/api/v2/users',
+      { email: 'ok@example.com', username: 'okname', password: 'longenough', user_status: 'sleepy' },
+      'user_status',
+    ],
+    [
+      'POST',
+      '/api/v2/users',
+      { email: 'ok@example.com', username: 'okname', password: 'longenough', login_type: 'magic' },
+      'login_type',
+    ],
+    [
+      'POST',
+      '/api/v2/users',
+      { email: 'ok@example.com', username: 'okname', password: 'longenough', roles: ['wizard'] },
+      'roles',
+    ],
+    ['POST', '/api/v2/users/me/keys/tokens', { lifetime: 'forever' }, 'lifetime'],
+    ['POST', '/api/v2/users/me/keys/tokens', { allow_list: [{ type: 1 }] }, 'allow_list.0.type'],
+    ['PUT', '/api/v2/users/mia/roles', {}, 'roles'],
+    ['PUT', '/api/v2/organizations/default/members/mia/roles', { roles: [7] }, 'roles'],
+    ['PUT', '/api/v2/organizations/default/members/mia/roles', { roles: ['owner'] }, 'roles'],
+  ];
+  it.each(authedCases)(
+    '%s %s with a bad field gets 400 naming it and changes nothing',
+    async (method, path, body, field) => {
+      const { client } = await login();
+      const before = await client.users();
+      const res = await client.raw(method, path, { body });
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({
+        validations: expect.arrayContaining([expect.objectContaining({ field })]),
+      });
+      const after = await client.users();
+      expect(after.users).toEqual(before.users);
+    },
+  );
+
   it('answers non-JSON, non-object and oversized bodies with 4xx, never 500', async () => {
     const { client } = await login();
     const token = client.sessionToken!;
