@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import { LOGGER, Metrics } from '@agentmesh/observability';
 import { BusService } from './bus.service';
 import { ConsumerRunner, JetStreamHandler } from './consumer';
-import { BUS_HANDLER, checkHandlers, HandlerRegistrationError, HandlerTarget } from './handlers';
+import { BUS_HANDLER, checkHandlers, HandlerRegistrationError, handlerKey, HandlerTarget } from './handlers';
 import { NATS_OPTIONS, NatsOptions, NatsService } from './nats.service';
 import { OUTBOX_OPTIONS, OutboxOptions, OutboxService } from './outbox';
 import { ensureConsumer, ensureStream, STREAMS } from './streams';
@@ -71,7 +71,8 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, Befor
         `bus handler registration is invalid:\n  - ${problems.join('\n  - ')}`,
       );
     for (const f of found) {
-      const t = f.target;
+      // After the check the decorated and declared targets agree; use the declared one.
+      const t = this.opts.subscriptions.find((d) => handlerKey(d) === handlerKey(f.target)) ?? f.target;
       if (t.kind === 'subject') {
         this.subscriptions.push(
           this.bus.subscribe(t.subject, (payload, meta) => f.call(payload, meta), {

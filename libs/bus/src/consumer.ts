@@ -22,6 +22,8 @@ export interface DeliveryMeta {
   working(): void;
 }
 
+const HAND_BACK_DELAY_MS = 1000;
+
 export type JetStreamHandler = (payload: unknown, meta: DeliveryMeta) => Promise<void>;
 
 /** Throw from a handler when retrying cannot help (invalid payload): dead-letters at once. */
@@ -57,13 +59,15 @@ export class ConsumerRunner {
     this.messages = messages;
     this.loop = (async () => {
       for await (const m of messages) {
-        await this.handleOne(m);
-        if (this.stopRequested) break;
+        // Messages pulled ahead but not started when we stop go back to the stream at once
+        // (after a short delay, so the server does not hand them straight back to us).
+        if (this.stopRequested) m.nak(HAND_BACK_DELAY_MS);
+        else await this.handleOne(m);
       }
     })().catch((e) => this.logger.error({ err: e, consumer: this.def.durable }, 'consumer loop failed'));
   }
 
-  /** Stops pulling and waits for the message in hand to finish. */
+  /** Stops pulling, hands back what was pulled ahead, and waits for the message in hand. */
   async stop(): Promise<void> {
     this.stopRequested = true;
     this.messages?.stop();
@@ -89,22 +93,37 @@ export class ConsumerRunner {
           working: () => m.working(),
         }),
       );
+    } catch (e) {
+      await this.onFailure(m, e as Error);
+      return;
+    }
+    try {
       await m.ackAck();
       this.processed.labels(this.def.durable, 'ok').inc();
     } catch (e) {
-      const permanent = e instanceof PermanentMessageError || e instanceof PayloadDecodeError;
-      if (permanent || deliveries >= this.def.maxDeliver) {
-        await this.deadLetter(m, e as Error);
-      } else {
-        const delay = this.def.backoffMs[Math.min(deliveries - 1, this.def.backoffMs.length - 1)] ?? 1000;
-        m.nak(delay);
-        this.processed.labels(this.def.durable, 'retry').inc();
-        this.logger.warn(
-          { err: e, consumer: this.def.durable, subject: m.subject, deliveries, retry_in_ms: delay },
-          'message handler failed; will retry',
-        );
-      }
+      // The work is committed; the message will be redelivered and the idempotent handler
+      // will find nothing to do. Not a handler failure: no retry count, no dead letter.
+      this.logger.warn(
+        { err: e, consumer: this.def.durable, seq: m.seq },
+        'ack failed after the handler committed',
+      );
     }
+  }
+
+  private async onFailure(m: JsMsg, e: Error): Promise<void> {
+    const deliveries = m.info.deliveryCount;
+    const permanent = e instanceof PermanentMessageError || e instanceof PayloadDecodeError;
+    if (permanent || deliveries >= this.def.maxDeliver) {
+      await this.deadLetter(m, e);
+      return;
+    }
+    const delay = this.def.backoffMs[Math.min(deliveries - 1, this.def.backoffMs.length - 1)] ?? 1000;
+    m.nak(delay);
+    this.processed.labels(this.def.durable, 'retry').inc();
+    this.logger.warn(
+      { err: e, consumer: this.def.durable, subject: m.subject, deliveries, retry_in_ms: delay },
+      'message handler failed; will retry',
+    );
   }
 
   private async deadLetter(m: JsMsg, error: Error): Promise<void> {

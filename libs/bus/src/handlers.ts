@@ -27,22 +27,35 @@ export const OnJetStreamMessage = (consumer: ConsumerDef) =>
 
 export class HandlerRegistrationError extends Error {}
 
+function targetDetails(t: HandlerTarget): string {
+  return t.kind === 'subject'
+    ? `queue ${JSON.stringify(t.queue ?? null)}`
+    : `consumer ${JSON.stringify(t.consumer)}`;
+}
+
 /** Pure check used at startup; returns the problems (empty = fine). */
 export function checkHandlers(
   declared: HandlerTarget[],
   found: { target: HandlerTarget; where: string }[],
 ): string[] {
   const problems: string[] = [];
-  const declaredKeys = new Set(declared.map(handlerKey));
-  for (const key of declaredKeys) {
+  for (const key of new Set(declared.map(handlerKey))) {
     const owners = found.filter((f) => handlerKey(f.target) === key);
     if (owners.length === 0) problems.push(`${key} is subscribed but has no handler`);
     if (owners.length > 1)
       problems.push(`${key} has ${owners.length} handlers (${owners.map((o) => o.where).join(', ')})`);
   }
   for (const f of found) {
-    if (!declaredKeys.has(handlerKey(f.target)))
-      problems.push(`${f.where} handles ${handlerKey(f.target)}, which this app does not subscribe to`);
+    const key = handlerKey(f.target);
+    const twin = declared.find((d) => handlerKey(d) === key);
+    if (!twin) problems.push(`${f.where} handles ${key}, which this app does not subscribe to`);
+    else if (targetDetails(twin) !== targetDetails(f.target)) {
+      // The declared target is what gets provisioned; a handler expecting another queue group
+      // or other consumer settings would silently run with the wrong ones.
+      problems.push(
+        `${f.where} handles ${key} with ${targetDetails(f.target)} but the app declares ${targetDetails(twin)}`,
+      );
+    }
   }
   return problems;
 }

@@ -5,6 +5,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, BeforeApplicationShutdown } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { Logger } from 'pino';
+import { tryAdvisoryXactLock } from '@agentmesh/db';
 import { LOGGER, Metrics, currentTraceHeaders } from '@agentmesh/observability';
 import { BusService } from './bus.service';
 import { encodeJson } from './codec';
@@ -101,8 +102,11 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
   /** One batch in one transaction: deletes what was published, records the failure if any. */
   private async relayBatch(): Promise<{ published: number; complete: boolean }> {
     return this.ds.transaction(async (em) => {
+      // One relay at a time across replicas: with row-level SKIP LOCKED a second replica
+      // would publish the rows behind one the first is still publishing, out of order.
+      if (!(await tryAdvisoryXactLock(em, 'outboxRelay'))) return { published: 0, complete: true };
       const rows: OutboxRow[] = await em.query(
-        `SELECT id, subject, msg_id, payload, headers FROM event_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        `SELECT id, subject, msg_id, payload, headers FROM event_outbox ORDER BY id LIMIT $1`,
         [this.opts.batchSize],
       );
       const done: string[] = [];

@@ -129,8 +129,9 @@ export async function ensureConsumer(
     filter_subject: cat.absolute(def.filter),
     ack_wait: nanos(def.ackWaitMs),
     // The consume loop decides dead-lettering itself (it must publish the error first), so the
-    // server-side limit sits one above to make sure the final delivery reaches the loop.
-    max_deliver: def.maxDeliver + 1,
+    // server never gives up on a message: a delivery whose handler crashed, or whose
+    // dead-lettering failed, comes back and is dead-lettered then.
+    max_deliver: -1,
     max_ack_pending: def.maxAckPending ?? 1000,
   };
   try {

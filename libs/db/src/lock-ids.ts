@@ -14,6 +14,8 @@ export const LockIds = {
   dbcryptRotate: BASE + 4n,
   /** Creating the first user: serializes concurrent POST /users/first. */
   firstUser: BASE + 5n,
+  /** Outbox relay: one relay at a time publishes, so events leave in id order. */
+  outboxRelay: BASE + 6n,
 } as const;
 
 export type LockName = keyof typeof LockIds;

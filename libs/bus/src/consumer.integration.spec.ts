@@ -1,0 +1,495 @@
+// The durable consume loop against the real JetStream server: ack only after the handler
+// resolved, nak with backoff on failure, dead-letter after maxDeliver failures, on undecodable
+// payloads and on PermanentMessageError, trace context across publishDurable, and graceful
+// stop that finishes (and acks) the message in hand.
+import { Inject, Injectable, Type } from '@nestjs/common';
+import { Test, TestingModule } from '@nestjs/testing';
+import { ConsumerInfo, jetstreamManager, JetStreamManager } from '@nats-io/jetstream';
+import { connect, NatsConnection } from '@nats-io/transport-node';
+import { trace } from '@opentelemetry/api';
+import type { DeadLetter } from '@agentmesh/contracts';
+import { DatabaseModule } from '@agentmesh/db';
+import {
+  createLogger,
+  initTracing,
+  Metrics,
+  ObservabilityModule,
+  shutdownTracing,
+  tracer,
+} from '@agentmesh/observability';
+import { deleteStreamsForPrefix, randomPrefix, TEST_NATS_URL, useTestDatabase } from '@agentmesh/testing';
+import { BusModule } from './bus.module';
+import { BusService } from './bus.service';
+import { DeliveryMeta, PermanentMessageError } from './consumer';
+import { HandlerTarget, OnJetStreamMessage } from './handlers';
+import { ConsumerDef } from './streams';
+import { SubjectCatalog, SubjectSpec } from './subjects';
+
+interface Probe {
+  v: 1;
+  id: string;
+  /** Fail while deliveryCount <= fail_until. */
+  fail_until?: number;
+  permanent?: boolean;
+  /** Wait for the test to release this id before resolving. */
+  block?: boolean;
+}
+
+const spec = (name: string): SubjectSpec<Probe, [id: string]> => ({
+  key: `test.${name}`,
+  transport: 'jetstream',
+  stream: 'TELEMETRY',
+  template: `telemetry.${name}.{id}`,
+});
+const AckSubject = spec('ack');
+const RetrySubject = spec('retry');
+const ExhaustSubject = spec('exhaust');
+const PermSubject = spec('perm');
+const GracefulSubject = spec('graceful');
+const HandbackSubject = spec('handback');
+
+const def = (durable: string, over: Partial<ConsumerDef> = {}): ConsumerDef => ({
+  stream: 'TELEMETRY',
+  durable,
+  filter: `telemetry.${durable}.*`,
+  maxDeliver: 5,
+  ackWaitMs: 2000,
+  backoffMs: [50, 100],
+  ...over,
+});
+// A long ack wait where a test holds a message on purpose, so the server never redelivers it.
+const ackDef = def('ack', { ackWaitMs: 20_000 });
+const retryDef = def('retry', { backoffMs: [250, 500] });
+const exhaustDef = def('exhaust', { maxDeliver: 3 });
+const permDef = def('perm');
+const gracefulDef = def('graceful', { ackWaitMs: 20_000 });
+const handbackDef = def('handback', { ackWaitMs: 20_000 });
+
+interface Call {
+  payload: Probe;
+  meta: DeliveryMeta;
+  at: number;
+  traceId?: string;
+}
+
+const CONTROL = Symbol('control');
+
+/** What the handlers saw, per consumer, and the gates tests release. */
+class Control {
+  readonly calls = new Map<string, Call[]>();
+  private readonly gates = new Map<string, { promise: Promise<void>; release: () => void }>();
+
+  gate(id: string): { promise: Promise<void>; release: () => void } {
+    let g = this.gates.get(id);
+    if (!g) {
+      let release: () => void = () => undefined;
+      const promise = new Promise<void>((r) => (release = r));
+      g = { promise, release };
+      this.gates.set(id, g);
+    }
+    return g;
+  }
+
+  releaseAll(): void {
+    for (const g of this.gates.values()) g.release();
+  }
+
+  of(durable: string, id?: string): Call[] {
+    const all = this.calls.get(durable) ?? [];
+    return id === undefined ? all : all.filter((c) => c.payload.id === id);
+  }
+
+  async run(durable: string, payload: unknown, meta: DeliveryMeta): Promise<void> {
+    const p = payload as Probe;
+    const list = this.calls.get(durable) ?? [];
+    this.calls.set(durable, list);
+    list.push({ payload: p, meta, at: Date.now(), traceId: trace.getActiveSpan()?.spanContext().traceId });
+    if (p.block) await this.gate(p.id).promise;
+    if (p.permanent) throw new PermanentMessageError(`probe ${p.id} can never succeed`);
+    if (p.fail_until !== undefined && meta.deliveryCount <= p.fail_until)
+      throw new Error(`probe ${p.id} failed on delivery ${meta.deliveryCount}`);
+  }
+}
+
+@Injectable()
+class ProbeHandlers {
+  constructor(@Inject(CONTROL) private readonly ctl: Control) {}
+
+  @OnJetStreamMessage(ackDef)
+  onAck(payload: unknown, meta: DeliveryMeta): Promise<void> {
+    return this.ctl.run('ack', payload, meta);
+  }
+
+  @OnJetStreamMessage(retryDef)
+  onRetry(payload: unknown, meta: DeliveryMeta): Promise<void> {
+    return this.ctl.run('retry', payload, meta);
+  }
+
+  @OnJetStreamMessage(exhaustDef)
+  onExhaust(payload: unknown, meta: DeliveryMeta): Promise<void> {
+    return this.ctl.run('exhaust', payload, meta);
+  }
+
+  @OnJetStreamMessage(permDef)
+  onPerm(payload: unknown, meta: DeliveryMeta): Promise<void> {
+    return this.ctl.run('perm', payload, meta);
+  }
+}
+
+@Injectable()
+class GracefulHandler {
+  constructor(@Inject(CONTROL) private readonly ctl: Control) {}
+
+  @OnJetStreamMessage(gracefulDef)
+  onGraceful(payload: unknown, meta: DeliveryMeta): Promise<void> {
+    return this.ctl.run('graceful', payload, meta);
+  }
+}
+
+@Injectable()
+class HandbackHandler {
+  constructor(@Inject(CONTROL) private readonly ctl: Control) {}
+
+  @OnJetStreamMessage(handbackDef)
+  onHandback(payload: unknown, meta: DeliveryMeta): Promise<void> {
+    return this.ctl.run('handback', payload, meta);
+  }
+}
+
+const db = useTestDatabase();
+const prefix = randomPrefix();
+const cat = new SubjectCatalog(prefix);
+const STREAM = cat.streamName('TELEMETRY');
+const DLQ = cat.streamName('DEAD_LETTERS');
+let admin: NatsConnection;
+let jsm: JetStreamManager;
+
+async function startApp(
+  providers: Type<unknown>[],
+  consumers: ConsumerDef[],
+  ctl: Control,
+): Promise<TestingModule> {
+  const app = await Test.createTestingModule({
+    imports: [
+      ObservabilityModule.forRoot({
+        logger: createLogger('bus-test', 'silent'),
+        metrics: new Metrics('bus-test'),
+      }),
+      DatabaseModule.forRoot({ url: db.url, poolSize: 2, applicationName: 'bus-test' }),
+      BusModule.forRoot({
+        nats: { servers: [TEST_NATS_URL], prefix, name: 'bus-test' },
+        subscriptions: consumers.map((consumer): HandlerTarget => ({ kind: 'consumer', consumer })),
+        streams: ['TELEMETRY'],
+        outbox: { enabled: false },
+      }),
+    ],
+    providers: [{ provide: CONTROL, useValue: ctl }, ...providers],
+  }).compile();
+  await app.init();
+  return app;
+}
+
+async function waitUntil(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function consumerInfo(durable: string): Promise<ConsumerInfo> {
+  return jsm.consumers.info(STREAM, durable);
+}
+
+/** Waits until the consumer has nothing pending or unacked (everything delivered is acked). */
+async function waitSettled(durable: string): Promise<ConsumerInfo> {
+  let info: ConsumerInfo | undefined;
+  await waitUntil(`${durable} has no pending or unacked messages`, async () => {
+    info = await consumerInfo(durable);
+    return info.num_pending === 0 && info.num_ack_pending === 0;
+  });
+  return info!;
+}
+
+async function deadLetters(): Promise<{ subject: string; letter: DeadLetter }[]> {
+  const out: { subject: string; letter: DeadLetter }[] = [];
+  const last = (await jsm.streams.info(DLQ)).state.last_seq;
+  for (let seq = 1; seq <= last; seq++) {
+    const m = await jsm.streams.getMessage(DLQ, { seq });
+    if (m) out.push({ subject: m.subject, letter: m.json<DeadLetter>() });
+  }
+  return out;
+}
+
+async function waitForDeadLetter(
+  durable: string,
+  streamSeq: number,
+): Promise<{ subject: string; letter: DeadLetter }> {
+  let found: { subject: string; letter: DeadLetter } | undefined;
+  await waitUntil(`a dead letter for ${durable} seq ${streamSeq}`, async () => {
+    found = (await deadLetters()).find(
+      (d) => d.letter.consumer === durable && d.letter.stream_seq === streamSeq,
+    );
+    return found !== undefined;
+  });
+  return found!;
+}
+
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+
+beforeAll(async () => {
+  initTracing('bus-test');
+  admin = await connect({ servers: TEST_NATS_URL, timeout: 3000 });
+  jsm = await jetstreamManager(admin);
+});
+
+afterAll(async () => {
+  await admin?.close();
+  await shutdownTracing();
+  await deleteStreamsForPrefix(prefix);
+});
+
+describe('consume loop', () => {
+  const ctl = new Control();
+  let app: TestingModule;
+  let bus: BusService;
+
+  beforeAll(async () => {
+    app = await startApp([ProbeHandlers], [ackDef, retryDef, exhaustDef, permDef], ctl);
+    bus = app.get(BusService);
+  });
+
+  afterAll(async () => {
+    ctl.releaseAll();
+    await app?.close();
+  });
+
+  it('hands the handler the payload, subject, stream sequence and delivery count', async () => {
+    const ack = await bus.publishDurable(AckSubject, { v: 1, id: 'meta' }, 'ack:meta', 'meta');
+    await waitUntil('the handler ran', () => ctl.of('ack', 'meta').length === 1);
+    const [call] = ctl.of('ack', 'meta');
+    expect(call.payload).toEqual({ v: 1, id: 'meta' });
+    expect(call.meta.subject).toBe(`${prefix}.telemetry.ack.meta`);
+    expect(call.meta.streamSeq).toBe(ack.seq);
+    expect(call.meta.deliveryCount).toBe(1);
+    expect(call.meta.headers['nats-msg-id']).toBe('ack:meta');
+    await waitSettled('ack');
+  });
+
+  it('acks only after the handler resolves (the message stays unacked while the handler runs)', async () => {
+    const ack = await bus.publishDurable(
+      AckSubject,
+      { v: 1, id: 'blocked', block: true },
+      'ack:blocked',
+      'blocked',
+    );
+    await waitUntil('the handler started', () => ctl.of('ack', 'blocked').length === 1);
+    const during = await consumerInfo('ack');
+    expect(during.num_ack_pending).toBe(1);
+    expect(during.ack_floor.stream_seq).toBeLessThan(ack.seq);
+
+    ctl.gate('blocked').release();
+    const after = await waitSettled('ack');
+    expect(after.ack_floor.stream_seq).toBeGreaterThanOrEqual(ack.seq);
+    expect(after.num_redelivered).toBe(0);
+    expect(ctl.of('ack', 'blocked')).toHaveLength(1);
+  });
+
+  it('continues the trace of the durable publisher in the handler', async () => {
+    let traceId = '';
+    await tracer().startActiveSpan('publisher', async (span) => {
+      traceId = span.spanContext().traceId;
+      await bus.publishDurable(AckSubject, { v: 1, id: 'traced' }, 'ack:traced', 'traced');
+      span.end();
+    });
+    await waitUntil('the handler ran', () => ctl.of('ack', 'traced').length === 1);
+    const [call] = ctl.of('ack', 'traced');
+    expect(call.meta.headers.traceparent).toContain(traceId);
+    expect(call.traceId).toBe(traceId);
+  });
+
+  it('redelivers a message whose handler failed (deliveryCount 2) after the nak backoff, then acks it', async () => {
+    const ack = await bus.publishDurable(
+      RetrySubject,
+      { v: 1, id: 'once', fail_until: 1 },
+      'retry:once',
+      'once',
+    );
+    await waitUntil('the second delivery', () => ctl.of('retry', 'once').length === 2);
+    const calls = ctl.of('retry', 'once');
+    expect(calls.map((c) => c.meta.deliveryCount)).toEqual([1, 2]);
+    expect(calls.map((c) => c.meta.streamSeq)).toEqual([ack.seq, ack.seq]);
+    // backoffMs[0] is 250: the server holds the redelivery at least that long (lower bound only).
+    expect(calls[1].at - calls[0].at).toBeGreaterThanOrEqual(200);
+    const info = await waitSettled('retry');
+    expect(info.ack_floor.stream_seq).toBeGreaterThanOrEqual(ack.seq);
+    expect(ctl.of('retry', 'once')).toHaveLength(2);
+    expect((await deadLetters()).some((d) => d.letter.consumer === 'retry')).toBe(false);
+  });
+
+  it('dead-letters a message after maxDeliver failed deliveries, with the error, subject, seq and data, and acks it', async () => {
+    const payload: Probe = { v: 1, id: 'always', fail_until: 99 };
+    const ack = await bus.publishDurable(ExhaustSubject, payload, 'exhaust:always', 'always');
+    const { subject, letter } = await waitForDeadLetter('exhaust', ack.seq);
+    expect(subject).toBe(`${prefix}.dlq.TELEMETRY`);
+    expect(letter).toEqual({
+      v: 1,
+      stream: STREAM,
+      consumer: 'exhaust',
+      subject: `${prefix}.telemetry.exhaust.always`,
+      stream_seq: ack.seq,
+      deliveries: 3,
+      error: 'probe always failed on delivery 3',
+      failed_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      data_b64: expect.any(String),
+    });
+    expect(JSON.parse(Buffer.from(letter.data_b64, 'base64').toString('utf8'))).toEqual(payload);
+    const info = await waitSettled('exhaust');
+    expect(info.ack_floor.stream_seq).toBeGreaterThanOrEqual(ack.seq);
+    // Acked: exactly maxDeliver handler runs, never a fourth.
+    expect(ctl.of('exhaust', 'always').map((c) => c.meta.deliveryCount)).toEqual([1, 2, 3]);
+  });
+
+  it('dead-letters a payload that is not JSON on the first delivery without calling the handler', async () => {
+    const before = ctl.of('perm').length;
+    const raw = '{"v":1,"id":oops';
+    const ack = await bus.publishRawDurable(
+      `${prefix}.telemetry.perm.garbage`,
+      new TextEncoder().encode(raw),
+      'perm:garbage',
+    );
+    const { letter } = await waitForDeadLetter('perm', ack.seq);
+    expect(letter.deliveries).toBe(1);
+    expect(letter.error).toMatch(/not valid JSON/);
+    expect(letter.subject).toBe(`${prefix}.telemetry.perm.garbage`);
+    expect(letter.data_b64).toBe(b64(raw));
+    await waitSettled('perm');
+    expect(ctl.of('perm')).toHaveLength(before);
+  });
+
+  it('dead-letters at once when the handler throws PermanentMessageError', async () => {
+    const ack = await bus.publishDurable(
+      PermSubject,
+      { v: 1, id: 'perm', permanent: true },
+      'perm:perm',
+      'perm',
+    );
+    const { letter } = await waitForDeadLetter('perm', ack.seq);
+    expect(letter.deliveries).toBe(1);
+    expect(letter.error).toBe('probe perm can never succeed');
+    await waitSettled('perm');
+    expect(ctl.of('perm', 'perm')).toHaveLength(1);
+  });
+
+  it('keeps handling later messages after dead-lettering one', async () => {
+    await bus.publishDurable(PermSubject, { v: 1, id: 'later' }, 'perm:later', 'later');
+    await waitUntil('the later message was handled', () => ctl.of('perm', 'later').length === 1);
+    await waitSettled('perm');
+  });
+});
+
+describe('graceful stop', () => {
+  it('waits for the in-flight handler, acks its message, and the message is not redelivered to the next replica', async () => {
+    const ctl = new Control();
+    const app = await startApp([GracefulHandler], [gracefulDef], ctl);
+    let closed = false;
+    let closing: Promise<void> | undefined;
+    try {
+      const ack = await app
+        .get(BusService)
+        .publishDurable(
+          GracefulSubject,
+          { v: 1, id: 'inflight', block: true },
+          'graceful:inflight',
+          'inflight',
+        );
+      await waitUntil('the handler started', () => ctl.of('graceful', 'inflight').length === 1);
+
+      closing = app.close().then(() => {
+        closed = true;
+      });
+      // Shutdown must not complete (nor drop the message) while the handler still runs.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(closed).toBe(false);
+      expect((await consumerInfo('graceful')).num_ack_pending).toBe(1);
+
+      ctl.gate('inflight').release();
+      await closing;
+      const info = await consumerInfo('graceful');
+      expect(info.num_ack_pending).toBe(0);
+      expect(info.num_pending).toBe(0);
+      expect(info.ack_floor.stream_seq).toBeGreaterThanOrEqual(ack.seq);
+      expect(info.num_redelivered).toBe(0);
+    } finally {
+      ctl.releaseAll();
+      if (!closing) await app.close();
+      else await closing;
+    }
+
+    // The next replica on the same durable gets only new messages.
+    const next = new Control();
+    const app2 = await startApp([GracefulHandler], [gracefulDef], next);
+    try {
+      await app2
+        .get(BusService)
+        .publishDurable(GracefulSubject, { v: 1, id: 'after' }, 'graceful:after', 'after');
+      await waitUntil('the next message was handled', () => next.of('graceful', 'after').length === 1);
+      await waitSettled('graceful');
+      expect(next.of('graceful').map((c) => c.payload.id)).toEqual(['after']);
+    } finally {
+      await app2.close();
+    }
+  });
+});
+
+describe('graceful stop with messages pulled but not started', () => {
+  it('finishes or hands back every message it pulled: none waits for the ack wait (20 s) before another replica can take it', async () => {
+    const ctl = new Control();
+    const app = await startApp([HandbackHandler], [handbackDef], ctl);
+    let closing: Promise<void> | undefined;
+    let queuedSeq = 0;
+    try {
+      const bus = app.get(BusService);
+      await bus.publishDurable(HandbackSubject, { v: 1, id: 'busy', block: true }, 'handback:busy', 'busy');
+      queuedSeq = (
+        await bus.publishDurable(HandbackSubject, { v: 1, id: 'queued' }, 'handback:queued', 'queued')
+      ).seq;
+      await waitUntil('the first handler started', () => ctl.of('handback', 'busy').length === 1);
+      // The consume loop pulls in batches: the second message is already delivered to this replica.
+      await waitUntil(
+        'both messages are delivered to the replica',
+        async () => (await consumerInfo('handback')).num_ack_pending === 2,
+      );
+      closing = app.close();
+      ctl.gate('busy').release();
+      await closing;
+    } finally {
+      ctl.releaseAll();
+      if (closing) await closing.catch(() => undefined);
+      else await app.close();
+    }
+    if (ctl.of('handback', 'queued').length === 1) {
+      // Finished before stopping: then it must be acked.
+      expect((await waitSettled('handback')).ack_floor.stream_seq).toBeGreaterThanOrEqual(queuedSeq);
+      return;
+    }
+    // Handed back: the next replica gets it long before the 20 s ack wait would release it.
+    const next = new Control();
+    const app2 = await startApp([HandbackHandler], [handbackDef], next);
+    try {
+      await waitUntil(
+        'the next replica handled the handed-back message',
+        () => next.of('handback', 'queued').length === 1,
+        5000,
+      );
+      expect(next.of('handback', 'queued')[0].meta.streamSeq).toBe(queuedSeq);
+    } finally {
+      await app2.close();
+    }
+  });
+});
