@@ -1,16 +1,15 @@
 // aibridge-recorder: persists AI Bridge interception records from JetStream (recording lands with the AI Bridge issue; today it boots, provisions its stream and serves health).
 import { DynamicModule, Module } from '@nestjs/common';
-import type { Logger } from 'pino';
 import { WorkerConfig } from '@agentmesh/config';
 import { appDataSourceConfig, DatabaseModule } from '@agentmesh/db';
 import { ALL_ENTITIES } from '@agentmesh/entities';
 import { ALL_MIGRATIONS } from '@agentmesh/migrations';
 import { BusModule, natsOptionsFrom } from '@agentmesh/bus';
-import { Metrics, ObservabilityModule } from '@agentmesh/observability';
+import { ObservabilityModule, SharedSingletons } from '@agentmesh/observability';
 
 @Module({})
 export class AibridgeRecorderModule {
-  static forRoot(cfg: WorkerConfig, shared: { logger: Logger; metrics: Metrics }): DynamicModule {
+  static forRoot(cfg: WorkerConfig, shared: SharedSingletons): DynamicModule {
     return {
       module: AibridgeRecorderModule,
       imports: [

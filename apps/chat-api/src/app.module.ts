@@ -1,7 +1,6 @@
 // The chat-api root module: the public HTTP API over Postgres and NATS.
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
-import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { Ciphers, parseKeys, syncKeys } from '@agentmesh/crypto';
 import { ChatApiConfig } from '@agentmesh/config';
@@ -9,7 +8,7 @@ import { appDataSourceConfig, DatabaseModule } from '@agentmesh/db';
 import { ALL_ENTITIES } from '@agentmesh/entities';
 import { ALL_MIGRATIONS } from '@agentmesh/migrations';
 import { BusModule, natsOptionsFrom } from '@agentmesh/bus';
-import { Metrics, ObservabilityModule } from '@agentmesh/observability';
+import { ObservabilityModule, SharedSingletons } from '@agentmesh/observability';
 import { AuthGuard } from './auth/auth.guard';
 import { AuthService } from './auth/auth.service';
 import { SESSION_CONFIG, SessionController, SessionConfig } from './auth/session.controller';
@@ -24,7 +23,7 @@ import { UsersService } from './users/users.service';
 
 @Module({})
 export class ChatApiModule {
-  static forRoot(cfg: ChatApiConfig, shared: { logger: Logger; metrics: Metrics }): DynamicModule {
+  static forRoot(cfg: ChatApiConfig, shared: SharedSingletons): DynamicModule {
     const tokenConfig: TokenConfig = {
       sessionDurationMs: cfg.SESSION_DURATION,
       maxTokenLifetimeMs: cfg.MAX_TOKEN_LIFETIME,

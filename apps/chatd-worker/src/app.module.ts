@@ -1,16 +1,15 @@
 // chatd-worker: acquires pending chats and runs their turns (the chat engine lands with the chat engine issue; today it boots, connects and serves health).
 import { DynamicModule, Module } from '@nestjs/common';
-import type { Logger } from 'pino';
 import { WorkerConfig } from '@agentmesh/config';
 import { appDataSourceConfig, DatabaseModule } from '@agentmesh/db';
 import { ALL_ENTITIES } from '@agentmesh/entities';
 import { ALL_MIGRATIONS } from '@agentmesh/migrations';
 import { BusModule, natsOptionsFrom } from '@agentmesh/bus';
-import { Metrics, ObservabilityModule } from '@agentmesh/observability';
+import { ObservabilityModule, SharedSingletons } from '@agentmesh/observability';
 
 @Module({})
 export class ChatdWorkerModule {
-  static forRoot(cfg: WorkerConfig, shared: { logger: Logger; metrics: Metrics }): DynamicModule {
+  static forRoot(cfg: WorkerConfig, shared: SharedSingletons): DynamicModule {
     return {
       module: ChatdWorkerModule,
       imports: [

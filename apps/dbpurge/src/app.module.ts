@@ -1,12 +1,11 @@
 // dbpurge: retention. Deletes expired rows on a timer under an advisory lock.
 import { DynamicModule, Module } from '@nestjs/common';
-import type { Logger } from 'pino';
 import { DbpurgeConfig } from '@agentmesh/config';
 import { appDataSourceConfig, DatabaseModule } from '@agentmesh/db';
 import { ALL_ENTITIES } from '@agentmesh/entities';
 import { ALL_MIGRATIONS } from '@agentmesh/migrations';
 import { BusModule, natsOptionsFrom } from '@agentmesh/bus';
-import { Metrics, ObservabilityModule } from '@agentmesh/observability';
+import { ObservabilityModule, SharedSingletons } from '@agentmesh/observability';
 import { PURGE_OPTIONS, PurgeOptions, PurgeService } from './purge.service';
 
 /** Deletes per statement; bounded so one tick never holds long row locks. */
@@ -16,7 +15,7 @@ export const PURGE_BATCH_SIZE = 10_000;
 export class DbpurgeModule {
   static forRoot(
     cfg: DbpurgeConfig,
-    shared: { logger: Logger; metrics: Metrics },
+    shared: SharedSingletons,
     overrides: Partial<PurgeOptions> = {},
   ): DynamicModule {
     const opts: PurgeOptions = {

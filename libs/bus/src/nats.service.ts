@@ -5,7 +5,7 @@ import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { connect, NatsConnection } from '@nats-io/transport-node';
 import { jetstream, JetStreamClient, jetstreamManager, JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
-import { LOGGER, Metrics, ReadinessService } from '@agentmesh/observability';
+import { LOGGER, Metrics, ReadinessService, StartupCleanup } from '@agentmesh/observability';
 import { SubjectCatalog } from './subjects';
 
 export interface NatsOptions {
@@ -30,6 +30,7 @@ export class NatsService implements OnApplicationShutdown {
     @Inject(LOGGER) private readonly logger: Logger,
     readiness: ReadinessService,
     private readonly metrics: Metrics,
+    private readonly cleanup: StartupCleanup,
   ) {
     this.catalog = new SubjectCatalog(opts.prefix);
     readiness.register('nats', async () => {
@@ -54,6 +55,7 @@ export class NatsService implements OnApplicationShutdown {
       maxPingOut: 3,
     });
     this.conn = conn;
+    this.cleanup.add(async () => !conn.isClosed() && conn.close());
     this.connected = true;
     up.set(1);
     this.logger.info({ server: conn.getServer() }, 'connected to NATS');

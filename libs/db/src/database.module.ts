@@ -5,7 +5,7 @@
 import { DynamicModule, Global, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
-import { LOGGER, ReadinessService } from '@agentmesh/observability';
+import { LOGGER, ReadinessService, StartupCleanup } from '@agentmesh/observability';
 import { createDataSource, DataSourceConfig } from './data-source';
 import { migrationStatus } from './migrator';
 
@@ -46,9 +46,10 @@ export class DatabaseModule {
       providers: [
         {
           provide: DataSource,
-          inject: [LOGGER, ReadinessService],
-          useFactory: async (logger: Logger, readiness: ReadinessService) => {
+          inject: [LOGGER, ReadinessService, StartupCleanup],
+          useFactory: async (logger: Logger, readiness: ReadinessService, cleanup: StartupCleanup) => {
             const ds = createDataSource(cfg);
+            cleanup.add(async () => ds.isInitialized && ds.destroy());
             await connectWithRetry(ds, logger);
             readiness.register('postgres', async () => {
               await ds.query('SELECT 1');

@@ -12,7 +12,14 @@ import { genRequestId, installHttpHooks } from './http-hooks';
 import { Metrics } from './metrics';
 import { PinoNestLogger } from './nest-logger';
 import { ReadinessService } from './health';
+import { StartupCleanup } from './startup-cleanup';
 import { initTracing, shutdownTracing } from './tracing';
+
+export interface SharedSingletons {
+  logger: Logger;
+  metrics: Metrics;
+  cleanup: StartupCleanup;
+}
 
 export interface BootstrapOptions<C> {
   app: string;
@@ -20,7 +27,7 @@ export interface BootstrapOptions<C> {
   schema: EnvSchema;
   loadConfig: () => C;
   /** Builds the root module from the validated config and shared singletons. */
-  module: (cfg: C, shared: { logger: Logger; metrics: Metrics }) => Type<unknown> | DynamicModule;
+  module: (cfg: C, shared: SharedSingletons) => Type<unknown> | DynamicModule;
   listen: (cfg: C) => { host: string; port: number };
   logLevel: (cfg: C) => string;
   otlpEndpoint: (cfg: C) => string | undefined;
@@ -45,6 +52,7 @@ export async function startApp<C>(opts: BootstrapOptions<C>): Promise<RunningApp
   const logger = createLogger(opts.app, opts.logLevel(cfg));
   const metrics = new Metrics(opts.app);
   logger.info({ config: redactConfig(opts.schema, cfg as Record<string, unknown>) }, `${opts.app} starting`);
+  const cleanup = new StartupCleanup();
   const adapter = new FastifyAdapter({
     logger: false,
     genReqId: genRequestId,
@@ -52,18 +60,26 @@ export async function startApp<C>(opts: BootstrapOptions<C>): Promise<RunningApp
     trustProxy: opts.trustProxy?.(cfg) ?? false,
   });
   installHttpHooks(adapter.getInstance(), logger, metrics);
-  const app = await NestFactory.create<NestFastifyApplication>(
-    opts.module(cfg, { logger, metrics }),
-    adapter,
-    {
-      logger: new PinoNestLogger(logger),
-      bufferLogs: false,
-      abortOnError: false,
-    },
-  );
-  await opts.configure?.(app, cfg, logger);
   const { host, port } = opts.listen(cfg);
-  await app.listen(port, host);
+  let app: NestFastifyApplication;
+  try {
+    app = await NestFactory.create<NestFastifyApplication>(
+      opts.module(cfg, { logger, metrics, cleanup }),
+      adapter,
+      {
+        logger: new PinoNestLogger(logger),
+        bufferLogs: false,
+        abortOnError: false,
+      },
+    );
+    await opts.configure?.(app, cfg, logger);
+    await app.listen(port, host);
+  } catch (e) {
+    // Nest runs no shutdown hooks for an app that failed to start: close what was opened.
+    await cleanup.runAll();
+    await adapter.close().catch(() => undefined);
+    throw e;
+  }
   const address = app.getHttpServer().address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${boundPort}`;

@@ -5,4 +5,5 @@ export * from './health';
 export * from './http-hooks';
 export * from './nest-logger';
 export * from './bootstrap';
+export * from './startup-cleanup';
 export * from './observability.module';

@@ -4,22 +4,24 @@ import { DynamicModule, Global, Module } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { HealthController, ReadinessService } from './health';
 import { Metrics } from './metrics';
+import { StartupCleanup } from './startup-cleanup';
 
 export const LOGGER = Symbol('agentmesh.logger');
 
 @Global()
 @Module({})
 export class ObservabilityModule {
-  static forRoot(shared: { logger: Logger; metrics: Metrics }): DynamicModule {
+  static forRoot(shared: { logger: Logger; metrics: Metrics; cleanup?: StartupCleanup }): DynamicModule {
     return {
       module: ObservabilityModule,
       controllers: [HealthController],
       providers: [
         { provide: LOGGER, useValue: shared.logger },
         { provide: Metrics, useValue: shared.metrics },
+        { provide: StartupCleanup, useValue: shared.cleanup ?? new StartupCleanup() },
         ReadinessService,
       ],
-      exports: [LOGGER, Metrics, ReadinessService],
+      exports: [LOGGER, Metrics, ReadinessService, StartupCleanup],
     };
   }
 }
