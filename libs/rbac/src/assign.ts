@@ -4,23 +4,16 @@
 // list names the target role. Org-scoped actor roles only count inside their own org.
 import { authorize } from './authorize';
 import type { Subject } from './model';
-import { AGENTS_ACCESS_ROLE } from './roles';
+import { AGENTS_ACCESS_ROLE, orgRoleNames } from './roles';
 
 /** Placeholders standing for any custom role in assignment checks. */
 export const CUSTOM_SITE_ROLE = 'custom-site-role';
 export const CUSTOM_ORGANIZATION_ROLE = 'custom-organization-role';
 
 // organization-service-account is set by the system for service accounts, never by people.
-const ORG_ROLES_ASSIGNABLE = [
-  'organization-admin',
-  'organization-member',
-  'organization-auditor',
-  'organization-user-admin',
-  'organization-template-admin',
-  'organization-workspace-creation-ban',
-  'organization-workspace-access',
-  AGENTS_ACCESS_ROLE,
-];
+const ORG_ROLES_ASSIGNABLE: readonly string[] = orgRoleNames.filter(
+  (r) => r !== 'organization-service-account',
+);
 
 const ASSIGNABLE = new Map<string, readonly string[]>([
   [

@@ -38,7 +38,6 @@ export {
   type BuiltInRoleName,
   type OrgRoleName,
   type SiteRoleName,
-  type SlimRole,
 } from './roles';
 export {
   CUSTOM_ORGANIZATION_ROLE,

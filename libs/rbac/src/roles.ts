@@ -5,6 +5,7 @@
 // Chat access follows the agents-access era: `chat` is absent from member, organization-member and
 // organization-service-account, and the org role `agents-access` ("Coder Agents User") grants chat
 // at member level, so members can use only their own chats, only in orgs where they hold it.
+import type { SlimRole } from '@agentmesh/contracts';
 import type { ActionOf } from './actions-resources';
 import type { OrgPermissions, Permission, Role } from './model';
 import { allExcept, allow, deny } from './permissions';
@@ -376,13 +377,6 @@ export function expandRoles(
 export function validateRoleNames(names: readonly string[], scope: 'site' | 'organization'): string[] {
   const known = scope === 'site' ? isSiteRoleName : isOrgRoleName;
   return names.filter((n) => !known(n));
-}
-
-/** The API's compact role shape (codersdk SlimRole). */
-export interface SlimRole {
-  name: string;
-  display_name: string;
-  organization_id?: string;
 }
 
 /** SlimRole for a stored role name; roles we do not define get an empty display name. */
