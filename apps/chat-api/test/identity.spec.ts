@@ -469,6 +469,22 @@ describe('malformed input', () => {
     expect(roles.body).toMatchObject({ validations: [expect.objectContaining({ field: 'roles' })] });
   });
 
+  it('rejects NUL characters anywhere in a request with 400 instead of a database error', async () => {
+    const { client } = await login();
+    const body = await client.raw('POST', '/api/v2/users', {
+      body: { email: 'nul@example.com', username: 'nul', name: 'a\u0000b', password: 'longenough' },
+    });
+    expect(body.status).toBe(400);
+    expect(body.body).toMatchObject({ validations: [{ field: 'name' }] });
+    expect((await client.raw('GET', '/api/v2/users/ab%00cd')).status).toBe(400);
+    expect((await client.raw('GET', '/api/v2/users?q=mi%00a')).status).toBe(400);
+    expect(
+      (await h.client().raw('POST', '/api/v2/users/login', { body: { email: 'a@b.co', password: '\u0000' } }))
+        .status,
+    ).toBe(400);
+    expect((await client.users({ q: 'nul' })).users).toEqual([]);
+  });
+
   it('answers unknown routes with 404 in the error shape', async () => {
     const res = await h.client().raw('GET', '/api/v2/nope');
     expect(res.status).toBe(404);
