@@ -9,7 +9,7 @@ export function findNul(value: unknown, path: string, depth = 0): string | undef
   if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
   if (depth > 32 || value === null || typeof value !== 'object') return undefined;
   for (const [k, v] of Object.entries(value)) {
-    if (k.includes('\u0000')) return `${path}.${k.replace(/\u0000/g, '\\0')}`;
+    if (k.includes('\u0000')) return `${path}.${k.split('\u0000').join('\\0')}`;
     const found = findNul(v, `${path}.${k}`, depth + 1);
     if (found) return found;
   }
