@@ -485,6 +485,16 @@ describe('malformed input', () => {
     expect((await client.users({ q: 'nul' })).users).toEqual([]);
   });
 
+  it('serves the OpenAPI document listing the identity routes', async () => {
+    const res = await h.client().raw('GET', '/api/docs');
+    expect(res.status).toBe(200);
+    const doc = res.body as { openapi: string; paths: Record<string, unknown> };
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/api/v2/users/first', '/api/v2/users/login', '/api/v2/organizations']),
+    );
+  });
+
   it('answers unknown routes with 404 in the error shape', async () => {
     const res = await h.client().raw('GET', '/api/v2/nope');
     expect(res.status).toBe(404);
