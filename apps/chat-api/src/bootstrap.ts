@@ -3,7 +3,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { ChatApiConfig, chatApiSchema } from '@agentmesh/config';
 import { BootstrapOptions } from '@agentmesh/observability';
 import { ChatApiModule } from './app.module';
-import { installNulGuard } from './http/nul-guard';
+import { installRequestGuards } from './http/request-guard';
 
 export const CHAT_API_BODY_LIMIT = 1024 * 1024;
 
@@ -20,7 +20,7 @@ export function chatApiOptions(loadConfig: () => ChatApiConfig): BootstrapOption
     bodyLimit: CHAT_API_BODY_LIMIT,
     trustProxy: (cfg) => cfg.TRUST_PROXY,
     configure: (app) => {
-      installNulGuard(app.getHttpAdapter().getInstance());
+      installRequestGuards(app.getHttpAdapter().getInstance());
       const doc = SwaggerModule.createDocument(
         app,
         new DocumentBuilder()

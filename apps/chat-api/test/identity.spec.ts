@@ -459,11 +459,25 @@ describe('malformed input', () => {
     const text = await h
       .client(token)
       .raw('POST', '/api/v2/users', { rawBody: 'hello', headers: { 'Content-Type': 'text/plain' } });
-    expect(text.status).toBe(400);
-    expect(text.body).toEqual({
-      message: 'Invalid request body.',
-      detail: 'The request body must be a JSON object.',
+    expect(text.status).toBe(415);
+    const form = await h.client().raw('POST', '/api/v2/users/login', {
+      rawBody: `email=${OWNER.email}&password=${OWNER.password}`,
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
     });
+    expect(form.status).toBe(415);
+    let deep: unknown = 'x';
+    for (let i = 0; i < 3000; i++) deep = [deep];
+    const nested = await h
+      .client()
+      .raw('POST', '/api/v2/users/login', { body: { email: 'a@b.co', password: 'x', zz: deep } });
+    expect(nested.status).toBe(400);
+    expect(nested.body).toMatchObject({
+      validations: [{ field: expect.stringMatching(/^zz/), detail: 'is nested more than 32 levels deep' }],
+    });
+    const badUrl = await h.client().raw('GET', '/api/v2/users/%FF');
+    expect(badUrl.status).toBe(400);
+    expect(badUrl.body).toEqual({ message: 'Invalid URL.' });
+    expect(badUrl.headers.get('x-request-id')).toBeTruthy();
     const roles = await h.client(token).raw('PUT', '/api/v2/users/mia/roles', { body: { roles: 'owner' } });
     expect(roles.status).toBe(400);
     expect(roles.body).toMatchObject({ validations: [expect.objectContaining({ field: 'roles' })] });

@@ -5,6 +5,7 @@
 import { DynamicModule, INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ConfigError, EnvSchema, redactConfig } from '@agentmesh/config';
 import type { Logger } from 'pino';
 import { createLogger } from './logger';
@@ -57,7 +58,17 @@ export async function startApp<C>(opts: BootstrapOptions<C>): Promise<RunningApp
     logger: false,
     genReqId: genRequestId,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
-    trustProxy: opts.trustProxy?.(cfg) ?? false,
+    // Behind a load balancer trust exactly one hop: the left-most X-Forwarded-For entries are
+    // whatever the client wrote and must not become the client IP (rate limits key on it).
+    trustProxy: opts.trustProxy?.(cfg) ? 1 : false,
+    // Malformed URLs (bad percent-encoding) get the API's error shape, not Fastify's.
+    frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+      reply.header('X-Request-Id', req.id);
+      const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 400;
+      void reply
+        .code(status)
+        .send({ message: err.code === 'FST_ERR_BAD_URL' ? 'Invalid URL.' : 'Invalid request.' });
+    },
   });
   installHttpHooks(adapter.getInstance(), logger, metrics);
   const { host, port } = opts.listen(cfg);
