@@ -368,6 +368,52 @@ describe('organizations and members', () => {
   });
 });
 
+describe('review regressions', () => {
+  it('a member reads a fellow member it sees in the list, though it cannot read that user', async () => {
+    const m = h.client();
+    await m.login({ email: 'dora@example.com', password: 'dormant password' });
+    const list = await m.members('default');
+    expect(list.map((x) => x.username)).toContain(OWNER.username);
+    await expectError(m.user(OWNER.username), 404);
+    const one = await m.raw('GET', `/api/v2/organizations/default/members/${OWNER.username}`);
+    expect(one.status).toBe(200);
+    expect(one.body).toMatchObject({ username: OWNER.username });
+  });
+
+  it('a scoped token cannot mint other keys', async () => {
+    const { client } = await login();
+    const { key } = await client.createToken('me', { token_name: 'read-only', scopes: ['chat:read'] });
+    const res = await h
+      .client(key)
+      .raw('POST', '/api/v2/users/me/keys/tokens', { body: { token_name: 'escalate' } });
+    expect([403, 404]).toContain(res.status);
+    const session = await h.client(key).raw('POST', '/api/v2/users/me/keys');
+    expect([403, 404]).toContain(session.status);
+  });
+
+  it('filters paginated members with q and rejects a repeated q', async () => {
+    const { client } = await login();
+    const page = await client.raw('GET', '/api/v2/organizations/default/paginated-members?q=mia');
+    expect(page.body).toMatchObject({ count: 1, members: [{ username: 'mia' }] });
+    const none = await client.raw(
+      'GET',
+      '/api/v2/organizations/default/paginated-members?q=github_user_id:42',
+    );
+    expect(none.body).toMatchObject({ count: 0, members: [] });
+    const twice = await client.raw('GET', '/api/v2/users?q=a&q=b');
+    expect(twice.status).toBe(400);
+    expect(twice.body).toMatchObject({ validations: [{ field: 'q' }] });
+  });
+
+  it('never logs a credential sent in the query string, however its name is encoded', async () => {
+    const { safeUrl } = await import('@agentmesh/observability');
+    expect(safeUrl('/api/v2/users/me?coder%5Fsession%5Ftoken=abc-secret&limit=5')).toBe(
+      '/api/v2/users/me?coder_session_token=%5Bredacted%5D&limit=5',
+    );
+    expect(safeUrl('/x?api_key=1&TOKEN=2')).not.toMatch(/=1|=2/);
+  });
+});
+
 describe('malformed input', () => {
   const cases: [string, string, unknown, string?][] = [
     [
@@ -425,6 +471,25 @@ describe('malformed input', () => {
     ['PUT', '/api/v2/users/mia/roles', {}, 'roles'],
     ['PUT', '/api/v2/organizations/default/members/mia/roles', { roles: [7] }, 'roles'],
     ['PUT', '/api/v2/organizations/default/members/mia/roles', { roles: ['owner'] }, 'roles'],
+    [
+      'POST',
+      '/api/v2/users',
+      { email: 'ok@example.com', username: 'okname', password: 'longenough', login_type: 'token' },
+      'login_type',
+    ],
+    [
+      'POST',
+      '/api/v2/users',
+      { email: 'ok@example.com', username: 'ME', password: 'longenough' },
+      'username',
+    ],
+    ['POST', '/api/v2/users/me/keys/tokens', { allow_list: [[]] }, 'allow_list'],
+    [
+      'POST',
+      '/api/v2/users/me/keys/tokens',
+      { allow_list: [{ type: 'user', id: 'someone' }] },
+      'allow_list.0.id',
+    ],
   ];
   it.each(authedCases)(
     '%s %s with a bad field gets 400 naming it and changes nothing',

@@ -15,9 +15,19 @@ export function genRequestId(req: { headers: Record<string, string | string[] | 
   return typeof incoming === 'string' && REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();
 }
 
-/** The URL without secrets that may travel in the query string (WebSocket auth). */
+const SENSITIVE_QUERY_KEY = /token|key|secret|password/i;
+
+/**
+ * The URL as logged: the path plus the query rebuilt from its decoded keys, with credential
+ * values masked (WebSocket clients authenticate with `?coder_session_token=`; matching the
+ * decoded key means `coder%5Fsession%5Ftoken` is masked too).
+ */
 export function safeUrl(url: string): string {
-  return url.replace(/([?&](?:coder_session_token|token|api_key)=)[^&]*/gi, '$1[redacted]');
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const params = new URLSearchParams(url.slice(q + 1));
+  const masked = [...params].map(([k, v]): [string, string] => [k, SENSITIVE_QUERY_KEY.test(k) ? '[redacted]' : v]);
+  return `${url.slice(0, q)}?${new URLSearchParams(masked).toString()}`;
 }
 
 export function installHttpHooks(fastify: FastifyInstance, logger: Logger, metrics: Metrics): void {

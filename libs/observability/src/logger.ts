@@ -18,6 +18,20 @@ export const REDACT_PATHS = [
   'api_key',
 ];
 
+/**
+ * Errors as logged: message, type, stack and SQLSTATE, but never the bound parameters a
+ * database error carries (they may hold password hashes, emails or secrets).
+ */
+export function serializeError(e: unknown): unknown {
+  const out = pino.stdSerializers.err(e as Error) as unknown as Record<string, unknown>;
+  if (out && typeof out === 'object') {
+    delete out.parameters;
+    const driver = out.driverError as Record<string, unknown> | undefined;
+    if (driver && typeof driver === 'object') out.driverError = { code: driver.code, message: driver.message };
+  }
+  return out;
+}
+
 export function createLogger(app: string, level: string): Logger {
   return pino({
     level,
@@ -26,6 +40,7 @@ export function createLogger(app: string, level: string): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    serializers: { err: serializeError },
     mixin() {
       const span = trace.getActiveSpan();
       const ctx = span?.spanContext();

@@ -120,6 +120,10 @@ export class AuthService {
       subject,
       orgRoles,
       siteRoles: row.rbac_roles,
+      fullScope:
+        row.scopes.every((sc) => sc === 'all' || sc === 'coder:all') &&
+        row.allow_list.length === 1 &&
+        row.allow_list[0] === '*:*',
     };
   }
 }

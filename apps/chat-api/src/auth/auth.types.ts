@@ -12,6 +12,8 @@ export interface AuthContext {
   /** Org id → stored org role names (without the implicit organization-member). */
   orgRoles: Record<string, string[]>;
   siteRoles: string[];
+  /** The credential is unrestricted (scope all, allow list *:*): it may mint other keys. */
+  fullScope: boolean;
 }
 
 declare module 'fastify' {

@@ -44,14 +44,15 @@ export class SessionController {
     @Req() req: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<LoginWithPasswordResponse> {
-    const wait = Math.max(
-      this.byIp.hit(`ip:${req.ip}`),
-      this.byAccount.hit(`acct:${dto.email.toLowerCase()}`),
-    );
-    if (wait > 0)
+    // The IP is checked first: a client already over its limit must not keep counting
+    // against (and so locking out) the accounts it names.
+    const ipWait = this.byIp.hit(`ip:${req.ip}`);
+    const wait = ipWait || this.byAccount.hit(`acct:${dto.email.toLowerCase()}`);
+    if (wait > 0) {
       throw new ApiError('rate_limited', ErrorMessages.tooManyLogins, undefined, undefined, {
         'Retry-After': String(wait),
       });
+    }
     const user = await findUserByEmailWithPassword(this.ds, dto.email);
     const ok = await verifyPassword(dto.password, user?.hashed_password);
     if (!user || !ok) throw new ApiError('unauthenticated', 'Incorrect email or password.');

@@ -59,6 +59,11 @@ export function parsePagination(
   return { limit: limit || opts.defaultLimit, offset, afterId: afterId || undefined };
 }
 
+/** The `q` parameter (at most once). */
+export function searchParam(q: RawQuery, problems: ValidationError[]): string {
+  return single(q, 'q', problems) ?? '';
+}
+
 /** Splits `q` into terms; bare words are collected under `search`. */
 export function parseSearchQuery(
   q: string,

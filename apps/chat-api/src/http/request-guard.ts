@@ -14,8 +14,8 @@ type Problem = { field: string; detail: string };
 /** The first NUL or too-deep value under `root`, walked iteratively (no recursion limit). */
 export function findProblem(root: unknown, location: string): Problem | undefined {
   const stack: { value: unknown; path: string; depth: number }[] = [{ value: root, path: '', depth: 0 }];
-  while (stack.length > 0) {
-    const { value, path, depth } = stack.pop()!;
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const { value, path, depth } = item;
     if (typeof value === 'string') {
       if (value.includes('\u0000'))
         return { field: path || location, detail: 'must not contain NUL (\\u0000) characters' };

@@ -10,10 +10,10 @@ import {
 import { isUuid } from '@agentmesh/entities';
 import { Auth } from '../auth/auth.guard';
 import { AuthContext } from '../auth/auth.types';
-import { parsePagination, parseSearchQuery, RawQuery, throwIfProblems } from '../http/query';
+import { parsePagination, parseSearchQuery, RawQuery, searchParam, throwIfProblems } from '../http/query';
 import { UpdateRolesDto } from '../users/dto/update-roles.dto';
 import { checkRef } from '../users/users.controller';
-import { OrganizationsService } from './organizations.service';
+import { MemberFilter, OrganizationsService } from './organizations.service';
 
 const MEMBERS_MAX_LIMIT = 1000;
 
@@ -43,16 +43,9 @@ export class OrganizationsController {
     @Query() query: RawQuery,
   ): Promise<OrganizationMemberWithUserData[]> {
     const problems: ValidationError[] = [];
-    const terms = parseSearchQuery(
-      typeof query.q === 'string' ? query.q : '',
-      ['user_id', 'include_system', 'github_user_id'],
-      problems,
-    );
-    const userId = terms.get('user_id')?.[0];
-    if (userId !== undefined && !isUuid(userId))
-      problems.push({ field: 'user_id', detail: `"${userId}" is not a valid uuid` });
+    const filter = parseMemberFilter(query, problems);
     throwIfProblems(problems);
-    return (await this.orgs.members(auth, checkRef(org), { userId })).members;
+    return (await this.orgs.members(auth, checkRef(org), filter)).members;
   }
 
   @Get('organizations/:org/paginated-members')
@@ -67,13 +60,15 @@ export class OrganizationsController {
       { defaultLimit: MEMBERS_MAX_LIMIT, maxLimit: MEMBERS_MAX_LIMIT },
       problems,
     );
-    if (page.afterId)
+    if (page.afterId) {
       problems.push({
         field: 'after_id',
         detail: 'Query param "after_id" is not supported here; use offset',
       });
+    }
+    const filter = parseMemberFilter(query, problems);
     throwIfProblems(problems);
-    return this.orgs.members(auth, checkRef(org), { limit: page.limit, offset: page.offset });
+    return this.orgs.members(auth, checkRef(org), { ...filter, limit: page.limit, offset: page.offset });
   }
 
   @Get('organizations/:org/members/:user')
@@ -114,4 +109,26 @@ export class OrganizationsController {
   ): Promise<OrganizationMember> {
     return this.orgs.updateMemberRoles(auth, checkRef(org), checkRef(user), dto.roles);
   }
+}
+
+/** `q` of the member lists: free text (username or email), `user_id:`, `include_system:`, `github_user_id:`. */
+function parseMemberFilter(query: RawQuery, problems: ValidationError[]): MemberFilter {
+  const terms = parseSearchQuery(
+    searchParam(query, problems),
+    ['user_id', 'include_system', 'github_user_id'],
+    problems,
+  );
+  const userId = terms.get('user_id')?.[0];
+  if (userId !== undefined && !isUuid(userId))
+    problems.push({ field: 'user_id', detail: `"${userId}" is not a valid uuid` });
+  const system = terms.get('include_system')?.[0];
+  if (system !== undefined && system !== 'true' && system !== 'false') {
+    problems.push({ field: 'include_system', detail: 'must be true or false' });
+  }
+  return {
+    userId,
+    search: terms.get('search')?.join(' '),
+    // agentmesh has no GitHub-linked accounts: a GitHub user id matches no member.
+    noMatch: terms.has('github_user_id'),
+  };
 }

@@ -10,7 +10,7 @@ import {
   wireTime,
 } from '@agentmesh/contracts';
 import { inTransaction, pgErrorCode, PG_UNIQUE_VIOLATION, queryRows } from '@agentmesh/db';
-import { isUuid } from '@agentmesh/entities';
+import { escapeLike, findUser, isUuid, UserRecord } from '@agentmesh/entities';
 import { checkRoleChange, slimRole, validateRoleNames } from '@agentmesh/rbac';
 import { ApiError } from '../http/api-error';
 import { AuthContext } from '../auth/auth.types';
@@ -95,6 +95,14 @@ function toMemberWithUser(r: MemberRow): OrganizationMemberWithUserData {
   };
 }
 
+export interface MemberFilter {
+  userId?: string;
+  /** Free text matched against username and email. */
+  search?: string;
+  /** A filter no member can match (e.g. a GitHub user id: there are no GitHub links). */
+  noMatch?: boolean;
+}
+
 @Injectable()
 export class OrganizationsService {
   constructor(
@@ -140,14 +148,19 @@ export class OrganizationsService {
   async members(
     auth: AuthContext,
     orgRef: string,
-    opts: { userId?: string; limit?: number; offset?: number } = {},
+    opts: MemberFilter & { limit?: number; offset?: number } = {},
   ): Promise<PaginatedMembersResponse> {
     const org = await this.resolve(auth, orgRef);
     const params: unknown[] = [org.id];
     let where = `m.organization_id = $1 AND NOT u.deleted`;
+    if (opts.noMatch) where += ' AND false';
     if (opts.userId) {
       params.push(opts.userId);
       where += ` AND m.user_id = $${params.length}::uuid`;
+    }
+    if (opts.search) {
+      params.push(`%${escapeLike(opts.search)}%`);
+      where += ` AND (u.username ILIKE $${params.length} OR u.email ILIKE $${params.length})`;
     }
     const filter = sqlFilter(auth, 'read', 'organization_member', {
       orgCol: 'm.organization_id',
@@ -170,8 +183,19 @@ export class OrganizationsService {
     return { members: rows.map(toMemberWithUser), count };
   }
 
+  /**
+   * The `{user}` of a member route. Looked up without the caller's user-read permission: the
+   * organization_member permission decides (a member may see fellow members it cannot read
+   * as users), as the reference does.
+   */
+  private async memberUser(auth: AuthContext, ref: string): Promise<UserRecord> {
+    const user = await findUser(this.ds, ref === 'me' ? auth.userId : ref);
+    if (!user) throw ApiError.notFound();
+    return user;
+  }
+
   async member(auth: AuthContext, orgRef: string, userRef: string): Promise<OrganizationMemberWithUserData> {
-    const user = await this.users.resolve(auth, userRef);
+    const user = await this.memberUser(auth, userRef);
     const { members } = await this.members(auth, orgRef, { userId: user.id });
     if (members.length === 0) throw ApiError.notFound();
     return members[0];
@@ -179,7 +203,7 @@ export class OrganizationsService {
 
   async addMember(auth: AuthContext, orgRef: string, userRef: string): Promise<OrganizationMember> {
     const org = await this.resolve(auth, orgRef);
-    const user = await this.users.resolve(auth, userRef);
+    const user = await this.memberUser(auth, userRef);
     assertCan(
       auth,
       'create',
@@ -201,7 +225,7 @@ export class OrganizationsService {
 
   async removeMember(auth: AuthContext, orgRef: string, userRef: string): Promise<void> {
     const org = await this.resolve(auth, orgRef);
-    const user = await this.users.resolve(auth, userRef);
+    const user = await this.memberUser(auth, userRef);
     assertCan(
       auth,
       'delete',
@@ -225,7 +249,7 @@ export class OrganizationsService {
     roles: string[],
   ): Promise<OrganizationMember> {
     const org = await this.resolve(auth, orgRef);
-    const user = await this.users.resolve(auth, userRef);
+    const user = await this.memberUser(auth, userRef);
     const wanted = [...new Set(roles.filter((r) => r !== 'organization-member'))];
     const unknown = validateRoleNames(wanted, 'organization');
     if (unknown.length > 0)

@@ -92,6 +92,7 @@ export class TokensService {
   async createToken(auth: AuthContext, ref: string, dto: CreateTokenDto): Promise<{ key: string }> {
     const user = await this.users.resolve(auth, ref);
     assertCan(auth, 'create', Objects.apiKey(user.id), 'You are not allowed to create tokens for this user.');
+    assertUnrestricted(auth);
     const lifetimeMs = dto.lifetime
       ? Math.floor(dto.lifetime / 1e6)
       : Math.min(DEFAULT_TOKEN_LIFETIME_MS, this.cfg.maxTokenLifetimeMs);
@@ -130,6 +131,7 @@ export class TokensService {
   async createSessionKey(auth: AuthContext, ref: string): Promise<{ key: string }> {
     const user = await this.users.resolve(auth, ref);
     assertCan(auth, 'create', Objects.apiKey(user.id), 'You are not allowed to create keys for this user.');
+    assertUnrestricted(auth);
     const { key } = await this.issue(user.id, {
       loginType: 'password',
       lifetimeMs: this.cfg.sessionDurationMs,
@@ -164,6 +166,14 @@ export class TokensService {
     );
     if (rows.length === 0) throw ApiError.notFound();
   }
+}
+
+/** A scoped or allow-listed key must not mint a key with more reach than itself. */
+function assertUnrestricted(auth: AuthContext): void {
+  if (!auth.fullScope)
+    throw ApiError.forbidden(
+      'A scoped API key cannot create other keys; use a session or an unscoped token.',
+    );
 }
 
 function toApiKey(r: KeyRow): APIKey {

@@ -13,7 +13,7 @@ import {
 import { Auth, Public } from '../auth/auth.guard';
 import { AuthContext } from '../auth/auth.types';
 import { ApiError } from '../http/api-error';
-import { parsePagination, parseSearchQuery, RawQuery, throwIfProblems } from '../http/query';
+import { parsePagination, parseSearchQuery, RawQuery, searchParam, throwIfProblems } from '../http/query';
 import { CreateFirstUserDto } from './dto/create-first-user.dto';
 import { CreateUserDto } from './dto/create-user.dto';
 import { UpdateRolesDto } from './dto/update-roles.dto';
@@ -51,7 +51,7 @@ export class UsersController {
       { defaultLimit: USERS_MAX_LIMIT, maxLimit: USERS_MAX_LIMIT },
       problems,
     );
-    const q = typeof query.q === 'string' ? query.q : '';
+    const q = searchParam(query, problems);
     const terms = parseSearchQuery(q, USER_QUERY_KEYS, problems);
     const statuses = terms.get('status') ?? [];
     for (const s of statuses) {

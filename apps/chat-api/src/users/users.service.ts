@@ -30,6 +30,7 @@ import { CreateUserDto } from './dto/create-user.dto';
 import { toUser } from './user-mapper';
 
 export const DEFAULT_ORG_NAME = 'coder';
+const FIRST_USER_EXISTS = 'The initial user has already been created.';
 
 @Injectable()
 export class UsersService {
@@ -44,12 +45,14 @@ export class UsersService {
   }
 
   async createFirstUser(dto: CreateFirstUserDto): Promise<CreateFirstUserResponse> {
+    // Refuse before hashing: the route is public and a hash costs 32 MiB and ~100 ms.
+    if (await this.hasFirstUser()) throw new ApiError('conflict', FIRST_USER_EXISTS);
     const hashed = await hashPassword(dto.password);
     const result = await inTransaction(this.ds, async (em) => {
       // Serialize concurrent first-user requests: exactly one may see an empty table.
       await advisoryXactLock(em, 'firstUser');
-      const exists = await em.query(`SELECT 1 FROM users LIMIT 1`);
-      if (exists.length > 0) throw new ApiError('conflict', 'The initial user has already been created.');
+      const exists = await em.query(`SELECT 1 FROM users WHERE NOT deleted LIMIT 1`);
+      if (exists.length > 0) throw new ApiError('conflict', FIRST_USER_EXISTS);
       const orgRows = await em.query(`SELECT id FROM organizations WHERE is_default AND NOT deleted`);
       const orgId: string = orgRows[0]?.id ?? randomUUID();
       if (orgRows.length === 0) {
@@ -97,20 +100,18 @@ export class UsersService {
     if (loginType !== 'password' && dto.password) {
       throw ApiError.field('password', `must not be set for login_type "${loginType}"`);
     }
-    const roles = [...new Set(dto.roles ?? [])];
+    // `member` is implicit for everyone and never stored.
+    const roles = [...new Set((dto.roles ?? []).filter((r) => r !== 'member'))];
     const unknown = validateRoleNames(roles, 'site');
     if (unknown.length > 0) throw ApiError.field('roles', `unknown site role(s): ${unknown.join(', ')}`);
     const denied = checkRoleChange(auth.subject, [], roles);
     if (denied) throw ApiError.forbidden(`You are not allowed to assign the role "${denied.role}".`);
-    const orgIds = [
-      ...new Set(
-        dto.organization_ids?.length
-          ? dto.organization_ids
-          : dto.organization_id
-            ? [dto.organization_id]
-            : [],
-      ),
-    ];
+    const requested = dto.organization_ids?.length
+      ? dto.organization_ids
+      : dto.organization_id
+        ? [dto.organization_id]
+        : [];
+    const orgIds = [...new Set(requested.map((id) => id.toLowerCase()))];
     const hashed = dto.password ? await hashPassword(dto.password) : Buffer.alloc(0);
     const userId = randomUUID();
     await inTransaction(this.ds, async (em) => {

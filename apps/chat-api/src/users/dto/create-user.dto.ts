@@ -1,28 +1,44 @@
 import { IsArray, IsBoolean, IsIn, IsOptional, IsString, IsUUID, ValidateIf } from 'class-validator';
-import { LOGIN_TYPES, USER_STATUSES } from '@agentmesh/contracts';
+import { USER_STATUSES } from '@agentmesh/contracts';
 import { IsDisplayName, IsPassword, IsUserEmail, IsUsername } from './validators';
 
+/** Login types a user may be created with (`token` is a key's login type, not a user's). */
+export const USER_LOGIN_TYPES = ['password', 'github', 'oidc', 'none'] as const;
+
+// Stacked decorators run bottom-up and validation stops at the first failure: type checks last.
 export class CreateUserDto {
   @IsUserEmail() email!: string;
   @IsUsername() username!: string;
   @IsOptional() @IsDisplayName() name?: string;
+
+  @IsIn([...USER_LOGIN_TYPES, ''], { message: `must be one of ${USER_LOGIN_TYPES.join(', ')}` })
   @IsOptional()
-  @IsIn([...LOGIN_TYPES, ''], { message: `must be one of ${LOGIN_TYPES.join(', ')}` })
   login_type?: string;
+
   // A password is required for password logins and refused for the others.
-  @ValidateIf((o: CreateUserDto) => !o.login_type || o.login_type === 'password' || o.password !== undefined)
   @IsPassword()
+  @ValidateIf((o: CreateUserDto) => !o.login_type || o.login_type === 'password' || o.password !== undefined)
   password?: string;
-  @IsOptional() @IsIn(USER_STATUSES, { message: `must be one of ${USER_STATUSES.join(', ')}` }) user_status?:
-    string | null;
+
+  @IsIn(USER_STATUSES, { message: `must be one of ${USER_STATUSES.join(', ')}` })
   @IsOptional()
-  @IsArray({ message: 'must be an array of organization ids' })
+  user_status?: string | null;
+
   @IsUUID('all', { each: true, message: 'must contain valid uuids' })
-  organization_ids?: string[];
-  @IsOptional() @IsUUID('all', { message: 'must be a valid uuid' }) organization_id?: string;
-  @IsOptional() @IsBoolean({ message: 'must be a boolean' }) service_account?: boolean;
+  @IsArray({ message: 'must be an array of organization ids' })
   @IsOptional()
-  @IsArray({ message: 'must be an array of role names' })
+  organization_ids?: string[];
+
+  @IsUUID('all', { message: 'must be a valid uuid' })
+  @IsOptional()
+  organization_id?: string;
+
+  @IsBoolean({ message: 'must be a boolean' })
+  @IsOptional()
+  service_account?: boolean;
+
   @IsString({ each: true, message: 'must contain role names' })
+  @IsArray({ message: 'must be an array of role names' })
+  @IsOptional()
   roles?: string[];
 }

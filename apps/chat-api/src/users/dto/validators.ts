@@ -1,6 +1,10 @@
 // Field rules shared by the user DTOs (the same rules the reference applies).
+//
+// Order matters: validation stops at a property's first failing rule, so the type check must
+// run first. applyDecorators registers its arguments in order (type check listed first);
+// decorators stacked on a property register bottom-up (type check written last).
 import { applyDecorators } from '@nestjs/common';
-import { IsEmail, IsString, Matches, MaxLength, MinLength, NotEquals } from 'class-validator';
+import { IsEmail, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 
 export const USERNAME_RE = /^[a-zA-Z0-9]+(?:-[a-zA-Z0-9]+)*$/;
 
@@ -10,7 +14,7 @@ export const IsUsername = () =>
     MinLength(1, { message: 'must not be empty' }),
     MaxLength(32, { message: 'must be at most 32 characters' }),
     Matches(USERNAME_RE, { message: 'must be alphanumeric with single hyphens between words' }),
-    NotEquals('me', { message: '"me" is reserved' }),
+    Matches(/^(?!me$)/i, { message: '"me" is reserved' }),
   );
 
 export const IsDisplayName = () =>
