@@ -133,6 +133,7 @@ async function ensureNats() {
   mkdirSync(storeDir, { recursive: true });
   natsProcess = spawn(bin, ['-a', host, '-p', String(port), '-js', '-sd', storeDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
   pipe('nats-server', natsProcess.stdout);
   pipe('nats-server', natsProcess.stderr);
@@ -142,10 +143,13 @@ async function ensureNats() {
 }
 
 function run(name, args, extraEnv = {}) {
+  // Own process group: Ctrl-C reaches only this script, which stops the apps first and NATS
+  // after them, instead of everything at once.
   const child = spawn(process.execPath, args, {
     cwd: root,
     env: { ...env, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
   pipe(name, child.stdout);
   pipe(name, child.stderr);
@@ -174,13 +178,13 @@ async function shutdown(code) {
     children.map(
       (c) =>
         new Promise((res) => {
-          if (c.exitCode !== null) return res();
+          if (c.exitCode !== null || c.signalCode !== null) return res();
           c.once('exit', res);
           c.kill('SIGTERM');
         }),
     ),
   );
-  if (natsProcess && natsProcess.exitCode === null) {
+  if (natsProcess && natsProcess.exitCode === null && natsProcess.signalCode === null) {
     await new Promise((res) => {
       natsProcess.once('exit', res);
       natsProcess.kill('SIGTERM');
@@ -191,6 +195,11 @@ async function shutdown(code) {
   process.exit(code);
 }
 
+// Children run in their own process groups; if this script dies unexpectedly, take them along.
+process.on('exit', () => {
+  for (const c of [...children, natsProcess])
+    if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
 process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
 

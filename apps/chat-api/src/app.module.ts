@@ -44,6 +44,7 @@ export class ChatApiModule {
           nats: natsOptionsFrom('chat-api', cfg),
           subscriptions: [],
           streams: ['TELEMETRY'],
+          outbox: { enabled: true },
         }),
       ],
       controllers: [UsersController, SessionController, TokensController, OrganizationsController],

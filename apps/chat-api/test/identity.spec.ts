@@ -4,6 +4,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { ApiClientError, FirstUserTelemetryEvent } from '@agentmesh/contracts';
 import { SubjectCatalog } from '@agentmesh/bus';
+import { safeUrl } from '@agentmesh/observability';
 import { TEST_NATS_URL } from '@agentmesh/testing';
 import { OWNER, setupOwner, useChatApi } from './harness';
 
@@ -406,7 +407,6 @@ describe('review regressions', () => {
   });
 
   it('never logs a credential sent in the query string, however its name is encoded', async () => {
-    const { safeUrl } = await import('@agentmesh/observability');
     expect(safeUrl('/api/v2/users/me?coder%5Fsession%5Ftoken=abc-secret&limit=5')).toBe(
       '/api/v2/users/me?coder_session_token=%5Bredacted%5D&limit=5',
     );

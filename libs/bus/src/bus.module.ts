@@ -14,7 +14,7 @@ import {
 import { DiscoveryModule, DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import type { Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { LOGGER, Metrics } from '@agentmesh/observability';
+import { LOGGER, Metrics, ReadinessService } from '@agentmesh/observability';
 import { BusService } from './bus.service';
 import { ConsumerRunner, JetStreamHandler } from './consumer';
 import { BUS_HANDLER, checkHandlers, HandlerRegistrationError, handlerKey, HandlerTarget } from './handlers';
@@ -29,6 +29,7 @@ export interface BusModuleOptions {
   subscriptions: HandlerTarget[];
   /** Streams this app publishes to or consumes from (provisioned at boot, idempotently). */
   streams: StreamKey[];
+  /** The outbox relay; off unless the app writes outbox events (`enabled: true`). */
   outbox?: Partial<OutboxOptions>;
 }
 
@@ -48,7 +49,13 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, Befor
     private readonly reflector: Reflector,
     private readonly metrics: Metrics,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+    readiness: ReadinessService,
+  ) {
+    readiness.register('jetstream_consumers', async () => {
+      const broken = this.runners.filter((r) => !r.healthy);
+      if (broken.length > 0) throw new Error(broken.map((r) => r.failure).join('; '));
+    });
+  }
 
   async onModuleInit(): Promise<void> {
     await this.nats.connect();
@@ -96,7 +103,7 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, Befor
 
   async beforeApplicationShutdown(): Promise<void> {
     for (const s of this.subscriptions) s.unsubscribe();
-    await Promise.all(this.runners.map((r) => r.stop()));
+    await Promise.all([this.bus.settle(), ...this.runners.map((r) => r.stop())]);
   }
 
   private findHandlers(): {
@@ -132,7 +139,8 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, Befor
 @Module({})
 export class BusModule {
   static forRoot(opts: BusModuleOptions): DynamicModule {
-    const outbox: OutboxOptions = { enabled: true, pollIntervalMs: 1000, batchSize: 100, ...opts.outbox };
+    // The relay runs only in apps that write outbox events (it polls Postgres every second).
+    const outbox: OutboxOptions = { enabled: false, pollIntervalMs: 1000, batchSize: 100, ...opts.outbox };
     return {
       module: BusModule,
       imports: [DiscoveryModule],

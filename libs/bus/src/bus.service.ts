@@ -28,6 +28,8 @@ export interface MessageMeta {
 @Injectable()
 export class BusService {
   private readonly published;
+  /** Core-NATS handlers still running (shutdown waits for them before closing Postgres). */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly nats: NatsService,
@@ -38,6 +40,11 @@ export class BusService {
 
   get catalog() {
     return this.nats.catalog;
+  }
+
+  /** Resolves when every core-NATS handler started so far has finished. */
+  async settle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
   /** Core NATS publish (fire and forget: a signal, never the only record of anything). */
@@ -118,14 +125,22 @@ export class BusService {
           return;
         }
         const carrier = headersToCarrier(msg.headers);
-        void withSpanFrom(`nats ${spec.key}`, carrier, SpanKind.CONSUMER, async () => {
-          const payload = decodeJson<PayloadOf<S>>(msg.data);
-          await handler(payload, {
-            subject: msg.subject,
-            headers: carrier,
-            reply: msg.reply ? (p) => msg.respond(encodeJson(p)) : undefined,
-          });
-        }).catch((e) => opts.onError?.(e, msg.subject));
+        const running: Promise<void> = withSpanFrom(
+          `nats ${spec.key}`,
+          carrier,
+          SpanKind.CONSUMER,
+          async () => {
+            const payload = decodeJson<PayloadOf<S>>(msg.data);
+            await handler(payload, {
+              subject: msg.subject,
+              headers: carrier,
+              reply: msg.reply ? (p) => msg.respond(encodeJson(p)) : undefined,
+            });
+          },
+        )
+          .catch((e) => opts.onError?.(e, msg.subject))
+          .finally(() => this.inFlight.delete(running));
+        this.inFlight.add(running);
       },
     });
   }

@@ -3,7 +3,7 @@
 // consumer's backoff; once it has failed maxDeliver times, or cannot be decoded at all, it is
 // published to the dead-letter stream with the error and then acked, so it never blocks
 // the stream and is never silently lost.
-import type { JsMsg } from '@nats-io/jetstream';
+import type { Consumer, JsMsg } from '@nats-io/jetstream';
 import { SpanKind } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { DeadLetter } from '@agentmesh/contracts';
@@ -23,6 +23,7 @@ export interface DeliveryMeta {
 }
 
 const HAND_BACK_DELAY_MS = 1000;
+const RESTART_DELAY_MS = 1000;
 
 export type JetStreamHandler = (payload: unknown, meta: DeliveryMeta) => Promise<void>;
 
@@ -31,6 +32,7 @@ export class PermanentMessageError extends Error {}
 
 export class ConsumerRunner {
   private stopRequested = false;
+  private failing?: string;
   private loop?: Promise<void>;
   private messages?: { stop(): void; close(): Promise<void | Error> };
   private readonly processed;
@@ -52,19 +54,43 @@ export class ConsumerRunner {
     ]);
   }
 
+  /** Fails fast when the consumer does not exist; then consumes until stop(). */
   async start(): Promise<void> {
     const stream = this.nats.catalog.streamName(this.def.stream);
     const consumer = await this.nats.js().consumers.get(stream, this.def.durable);
-    const messages = await consumer.consume({ max_messages: 64 });
-    this.messages = messages;
-    this.loop = (async () => {
-      for await (const m of messages) {
-        // Messages pulled ahead but not started when we stop go back to the stream at once
-        // (after a short delay, so the server does not hand them straight back to us).
-        if (this.stopRequested) m.nak(HAND_BACK_DELAY_MS);
-        else await this.handleOne(m);
+    this.loop = this.run(consumer);
+  }
+
+  /** False while the consume loop is failing and restarting (readiness reports it). */
+  get healthy(): boolean {
+    return this.failing === undefined;
+  }
+
+  get failure(): string | undefined {
+    return this.failing;
+  }
+
+  /** Consumes, and restarts the subscription (after a pause) if it ever breaks. */
+  private async run(consumer: Consumer): Promise<void> {
+    while (!this.stopRequested) {
+      try {
+        const messages = await consumer.consume({ max_messages: 64 });
+        this.messages = messages;
+        this.failing = undefined;
+        for await (const m of messages) {
+          // Messages pulled ahead but not started when we stop go back to the stream at once
+          // (after a short delay, so the server does not hand them straight back to us).
+          if (this.stopRequested) m.nak(HAND_BACK_DELAY_MS);
+          else await this.handleOne(m);
+        }
+        if (!this.stopRequested) throw new Error('message iterator ended unexpectedly');
+      } catch (e) {
+        if (this.stopRequested) return;
+        this.failing = (e as Error).message;
+        this.logger.error({ err: e, consumer: this.def.durable }, 'consumer loop failed; restarting');
+        await new Promise((r) => setTimeout(r, RESTART_DELAY_MS));
       }
-    })().catch((e) => this.logger.error({ err: e, consumer: this.def.durable }, 'consumer loop failed'));
+    }
   }
 
   /** Stops pulling, hands back what was pulled ahead, and waits for the message in hand. */

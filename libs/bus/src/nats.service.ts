@@ -43,6 +43,10 @@ export class NatsService implements OnApplicationShutdown {
   async connect(): Promise<void> {
     if (this.conn) return;
     const up = this.metrics.gauge('nats_connected', '1 while the NATS connection is up');
+    const servers = this.opts.servers.join(',');
+    this.logger.info({ servers }, 'connecting to NATS');
+    // The client retries forever without reporting; say so while it does.
+    const waiting = setInterval(() => this.logger.warn({ servers }, 'still waiting for NATS'), 10_000);
     const conn = await connect({
       servers: this.opts.servers,
       name: this.opts.name,
@@ -53,7 +57,7 @@ export class NatsService implements OnApplicationShutdown {
       reconnectJitter: 500,
       pingInterval: 10_000,
       maxPingOut: 3,
-    });
+    }).finally(() => clearInterval(waiting));
     this.conn = conn;
     this.cleanup.add(async () => !conn.isClosed() && conn.close());
     this.connected = true;

@@ -10,6 +10,7 @@ import { createDataSource, DataSourceConfig } from './data-source';
 import { migrationStatus } from './migrator';
 
 const CONNECT_ATTEMPTS = 30;
+export const APP_STATEMENT_TIMEOUT_MS = 30_000;
 const CONNECT_RETRY_MS = 2000;
 
 @Injectable()
@@ -54,13 +55,17 @@ export class DatabaseModule {
             readiness.register('postgres', async () => {
               await ds.query('SELECT 1');
             });
+            // Once this build's migrations are all applied they stay applied: stop checking.
+            let schemaOk = false;
             readiness.register('schema', async () => {
+              if (schemaOk) return;
               const s = await migrationStatus(ds);
               if (s.pending.length > 0) {
                 throw new Error(
                   `${s.pending.length} migration(s) pending (${s.pending.join(', ')}): run the migration job (npm run migrate)`,
                 );
               }
+              schemaOk = true;
             });
             return ds;
           },
@@ -82,6 +87,8 @@ export function appDataSourceConfig(
     url: cfg.DATABASE_URL,
     poolSize: cfg.DB_POOL_SIZE,
     applicationName: `agentmesh-${app}`,
+    // A statement stuck behind a lock must not hold a pooled connection forever.
+    statementTimeoutMs: APP_STATEMENT_TIMEOUT_MS,
     ...schema,
   };
 }

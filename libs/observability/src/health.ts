@@ -28,10 +28,6 @@ export class ReadinessService {
     this.draining = true;
   }
 
-  get isDraining(): boolean {
-    return this.draining;
-  }
-
   async evaluate(): Promise<{ ready: boolean; checks: Record<string, CheckResult> }> {
     const entries = await Promise.all(
       [...this.checks].map(async ([name, check]): Promise<[string, CheckResult]> => {

@@ -26,7 +26,10 @@ export function safeUrl(url: string): string {
   const q = url.indexOf('?');
   if (q < 0) return url;
   const params = new URLSearchParams(url.slice(q + 1));
-  const masked = [...params].map(([k, v]): [string, string] => [k, SENSITIVE_QUERY_KEY.test(k) ? '[redacted]' : v]);
+  const masked = [...params].map(([k, v]): [string, string] => [
+    k,
+    SENSITIVE_QUERY_KEY.test(k) ? '[redacted]' : v,
+  ]);
   return `${url.slice(0, q)}?${new URLSearchParams(masked).toString()}`;
 }
 

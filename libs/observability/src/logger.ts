@@ -27,7 +27,8 @@ export function serializeError(e: unknown): unknown {
   if (out && typeof out === 'object') {
     delete out.parameters;
     const driver = out.driverError as Record<string, unknown> | undefined;
-    if (driver && typeof driver === 'object') out.driverError = { code: driver.code, message: driver.message };
+    if (driver && typeof driver === 'object')
+      out.driverError = { code: driver.code, message: driver.message };
   }
   return out;
 }

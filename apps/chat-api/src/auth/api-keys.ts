@@ -1,6 +1,7 @@
 // API keys and session tokens share one format: `<id>-<secret>`, a 10-character id (the
 // primary key, safe to log) and a 22-character secret stored only as its SHA-256.
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
+import type { AllowListEntry } from '@agentmesh/rbac';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 export const KEY_ID_LENGTH = 10;
@@ -38,4 +39,12 @@ export function parseApiKey(token: string): { id: string; secret: string } | und
 export function secretMatches(secret: string, hashed: Buffer): boolean {
   const h = hashSecret(secret);
   return h.length === hashed.length && timingSafeEqual(h, hashed);
+}
+
+/** Stored allow-list entries (`type:id`) as objects. */
+export function parseAllowList(entries: readonly string[]): AllowListEntry[] {
+  return entries.map((e) => {
+    const i = e.indexOf(':');
+    return { type: e.slice(0, i) as AllowListEntry['type'], id: e.slice(i + 1) };
+  });
 }

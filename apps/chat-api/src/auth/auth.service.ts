@@ -2,13 +2,15 @@
 // groups), checks expiry and status, and touches last_used/last_seen_at at most once a
 // minute so a busy client does not turn every read into a write.
 import { Inject, Injectable } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { LOGGER } from '@agentmesh/observability';
 import { DataSource } from 'typeorm';
 import type { FastifyRequest } from 'fastify';
 import { ErrorMessages, UserStatus } from '@agentmesh/contracts';
-import { AllowListEntry, expandRoles, scopeFromNames, Subject } from '@agentmesh/rbac';
+import { expandRoles, scopeFromNames, Subject } from '@agentmesh/rbac';
 import { ApiError } from '../http/api-error';
 import { parseCookies, SESSION_COOKIE } from '../http/cookies';
-import { parseApiKey, secretMatches } from './api-keys';
+import { parseAllowList, parseApiKey, secretMatches } from './api-keys';
 import { AuthContext } from './auth.types';
 
 const TOUCH_INTERVAL_MS = 60_000;
@@ -28,13 +30,6 @@ interface KeyRow {
   groups: string[];
 }
 
-export function parseAllowList(entries: readonly string[]): AllowListEntry[] {
-  return entries.map((e) => {
-    const i = e.indexOf(':');
-    return { type: e.slice(0, i) as AllowListEntry['type'], id: e.slice(i + 1) };
-  });
-}
-
 /** Every place a client may put its token, in precedence order. */
 export function extractToken(req: Pick<FastifyRequest, 'headers' | 'query'>): string | undefined {
   const header = req.headers['coder-session-token'];
@@ -50,7 +45,10 @@ export function extractToken(req: Pick<FastifyRequest, 'headers' | 'query'>): st
 
 @Injectable()
 export class AuthService {
-  constructor(@Inject(DataSource) private readonly ds: DataSource) {}
+  constructor(
+    @Inject(DataSource) private readonly ds: DataSource,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
 
   async authenticate(token: string | undefined): Promise<AuthContext> {
     if (!token)
@@ -97,12 +95,15 @@ export class AuthService {
       now - row.last_used.getTime() > TOUCH_INTERVAL_MS ||
       now - row.last_seen_at.getTime() > TOUCH_INTERVAL_MS
     ) {
-      await this.ds.query(
-        `WITH k AS (UPDATE api_keys SET last_used = now() WHERE id = $1)
-         UPDATE users SET last_seen_at = now(), status = CASE WHEN status = 'dormant' THEN 'active'::user_status ELSE status END
-          WHERE id = $2`,
-        [parsed.id, row.user_id],
-      );
+      // Off the request path; the conditions keep concurrent requests from all writing.
+      this.ds
+        .query(
+          `WITH k AS (UPDATE api_keys SET last_used = now() WHERE id = $1 AND last_used < now() - interval '1 minute')
+           UPDATE users SET last_seen_at = now(), status = CASE WHEN status = 'dormant' THEN 'active'::user_status ELSE status END
+            WHERE id = $2 AND last_seen_at < now() - interval '1 minute'`,
+          [parsed.id, row.user_id],
+        )
+        .catch((e: unknown) => this.logger.warn({ err: e }, 'could not record key use'));
     }
     const orgRoles: Record<string, string[]> = {};
     for (const m of row.orgs) orgRoles[m.org] = m.roles;

@@ -29,11 +29,17 @@ export async function verifyPassword(password: string, stored: Buffer | null | u
     await scrypt(password, DUMMY_SALT, KEYLEN, { N, r: R, p: P, maxmem: MAXMEM });
     return false;
   }
+  const n = Number(m[1]);
+  const r = Number(m[2]);
+  const p = Number(m[3]);
+  // Parameters come from the database: refuse ones this process could not compute (a hash
+  // written with a higher cost than MAXMEM allows) instead of failing the request.
+  if (128 * n * r > MAXMEM || p > 16) return false;
   const expected = Buffer.from(m[5], 'base64');
   const key = await scrypt(password, Buffer.from(m[4], 'base64'), expected.length, {
-    N: Number(m[1]),
-    r: Number(m[2]),
-    p: Number(m[3]),
+    N: n,
+    r,
+    p,
     maxmem: MAXMEM,
   });
   return key.length === expected.length && timingSafeEqual(key, expected);

@@ -3,16 +3,7 @@
 import { ApiErrorBody, ErrorMessages, ValidationError } from '@agentmesh/contracts';
 
 export type ApiErrorCode =
-  | 'bad_request'
-  | 'validation'
-  | 'unauthenticated'
-  | 'forbidden'
-  | 'not_found'
-  | 'conflict'
-  | 'payload_too_large'
-  | 'unsupported_media_type'
-  | 'rate_limited'
-  | 'internal';
+  'bad_request' | 'validation' | 'unauthenticated' | 'forbidden' | 'not_found' | 'conflict' | 'rate_limited';
 
 export const STATUS_BY_CODE: Record<ApiErrorCode, number> = {
   bad_request: 400,
@@ -21,10 +12,7 @@ export const STATUS_BY_CODE: Record<ApiErrorCode, number> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
   rate_limited: 429,
-  internal: 500,
 };
 
 export class ApiError extends Error {

@@ -12,7 +12,7 @@ import { Auth } from '../auth/auth.guard';
 import { AuthContext } from '../auth/auth.types';
 import { parsePagination, parseSearchQuery, RawQuery, searchParam, throwIfProblems } from '../http/query';
 import { UpdateRolesDto } from '../users/dto/update-roles.dto';
-import { checkRef } from '../users/users.controller';
+import { checkRef } from '../http/params';
 import { MemberFilter, OrganizationsService } from './organizations.service';
 
 const MEMBERS_MAX_LIMIT = 1000;

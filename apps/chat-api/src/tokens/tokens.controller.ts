@@ -4,7 +4,7 @@ import { APIKey, GenerateAPIKeyResponse } from '@agentmesh/contracts';
 import { Auth } from '../auth/auth.guard';
 import { AuthContext } from '../auth/auth.types';
 import { CreateTokenDto } from '../users/dto/create-token.dto';
-import { checkRef } from '../users/users.controller';
+import { checkRef } from '../http/params';
 import { TokensService } from './tokens.service';
 
 @Controller('api/v2/users/:user/keys')

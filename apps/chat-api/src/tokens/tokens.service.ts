@@ -9,8 +9,7 @@ import { isScopeName } from '@agentmesh/rbac';
 import { ApiError } from '../http/api-error';
 import { AuthContext } from '../auth/auth.types';
 import { assertCan, Objects } from '../auth/authz';
-import { generateApiKey } from '../auth/api-keys';
-import { parseAllowList } from '../auth/auth.service';
+import { generateApiKey, parseAllowList } from '../auth/api-keys';
 import { UsersService } from '../users/users.service';
 import { CreateTokenDto } from '../users/dto/create-token.dto';
 

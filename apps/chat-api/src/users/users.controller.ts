@@ -12,7 +12,7 @@ import {
 } from '@agentmesh/contracts';
 import { Auth, Public } from '../auth/auth.guard';
 import { AuthContext } from '../auth/auth.types';
-import { ApiError } from '../http/api-error';
+import { checkRef } from '../http/params';
 import { parsePagination, parseSearchQuery, RawQuery, searchParam, throwIfProblems } from '../http/query';
 import { CreateFirstUserDto } from './dto/create-first-user.dto';
 import { CreateUserDto } from './dto/create-user.dto';
@@ -103,10 +103,4 @@ export class UsersController {
   ): Promise<User> {
     return this.users.updateRoles(auth, checkRef(ref), dto.roles);
   }
-}
-
-/** `{user}` path segments: `me`, a uuid or a username (anything else cannot exist). */
-export function checkRef(ref: string): string {
-  if (ref.length > 64) throw ApiError.notFound();
-  return ref;
 }
