@@ -129,7 +129,7 @@ const httpServerSchema = {
     min: 1,
   }),
   TRUST_PROXY: v.bool({
-    description: 'Take the client IP from X-Forwarded-For (behind a load balancer)',
+    description: 'Behind one load balancer: take the client IP from the last X-Forwarded-For hop',
     apps: ['chat-api'],
     default: false,
   }),
