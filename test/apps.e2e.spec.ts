@@ -1,5 +1,7 @@
 // The built apps as real processes: config validation at boot, /healthz /readyz /metrics,
 // readiness following NATS and the schema, and graceful SIGTERM.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { ALL_APPS, DEFAULT_HEALTH_PORTS } from '@agentmesh/config';
 import {
   appTestEnv,
@@ -137,6 +139,50 @@ describe('worker health and readiness', () => {
       proc.child.kill('SIGKILL');
       await proc.exited;
       await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+    }
+  });
+});
+
+describe('tracing', () => {
+  const db = useTestDatabase();
+
+  it('exports spans over OTLP/HTTP only when an endpoint is configured, flushing on SIGTERM', async () => {
+    const received: { path: string; type: string; body: string }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        received.push({ path: req.url ?? '', type: req.headers['content-type'] ?? '', body });
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const { port: otlpPort } = receiver.address() as AddressInfo;
+    const port = await freePort();
+    const proc = startProcess(
+      entry('dbpurge'),
+      appTestEnv(db.url, randomPrefix(), {
+        HEALTH_PORT: String(port),
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpPort}`,
+      }),
+    );
+    try {
+      await waitFor('ready', async () => (await readyz(port)).status === 200);
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`, {
+        headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+      });
+      expect(res.status).toBe(200);
+      proc.child.kill('SIGTERM');
+      expect((await proc.exited).code).toBe(0);
+      const traces = received.filter((r) => r.path === '/v1/traces');
+      expect(traces.length).toBeGreaterThan(0);
+      const all = traces.map((t) => t.body).join('');
+      expect(all).toContain('dbpurge');
+      // The server span continued the caller's trace.
+      expect(all).toContain('0af7651916cd43dd8448eb211c80319c');
+    } finally {
+      proc.child.kill('SIGKILL');
+      await new Promise((r) => receiver.close(r));
     }
   });
 });
