@@ -1,5 +1,6 @@
 // Core NATS through a real Nest app against the real server: typed publish/subscribe with
-// trace context, queue groups, request/reply, handler registration at startup, readiness.
+// trace context, queue groups, request/reply, handler registration at startup, readiness,
+// and shutdown that waits for the core handlers still running.
 import { AddressInfo, connect as tcpConnect, createServer, Server, Socket } from 'node:net';
 import { Inject, Injectable, Type } from '@nestjs/common';
 import { Test, TestingModule } from '@nestjs/testing';
@@ -135,6 +136,23 @@ class EchoHandler {
     record(this.rec, payload, meta);
     await this.rec.gate;
     meta.reply?.({ echo: payload.text, subject: meta.subject } satisfies EchoReply);
+  }
+}
+
+/** Records the start, waits for the test's gate, then uses Postgres and records the end. */
+@Injectable()
+class GatedWakeHandler {
+  readonly finished: { chat_id?: string; db: string }[] = [];
+  constructor(
+    @Inject(RECORDER) private readonly rec: Recorder,
+    private readonly ds: DataSource,
+  ) {}
+  @OnBusMessage(Subjects.chatdWake)
+  async onWake(payload: ChatdWakeSignal, meta: MessageMeta): Promise<void> {
+    record(this.rec, payload, meta);
+    await this.rec.gate;
+    const [row] = await this.ds.query<{ db: string }[]>(`SELECT 'still open' AS db`);
+    this.finished.push({ chat_id: payload.chat_id, db: row.db });
   }
 }
 
@@ -424,6 +442,39 @@ describe('NATS readiness', () => {
     const down = await readiness.evaluate();
     expect(down.checks.nats).toEqual(expect.objectContaining({ ok: false, error: 'not connected to NATS' }));
     expect(app.get(NatsService).nc.isClosed()).toBe(true);
+  });
+});
+
+describe('shutdown with core handlers in flight', () => {
+  it('waits for a running handler to finish (it can still use Postgres) before close() resolves', async () => {
+    const rec = new Recorder();
+    let release: () => void = () => undefined;
+    rec.gate = new Promise<void>((r) => (release = r));
+    const app = await moduleFor([GatedWakeHandler], [{ kind: 'subject', subject: Subjects.chatdWake }], rec);
+    let closed = false;
+    try {
+      await app.init();
+      await app.get(NatsService).nc.flush();
+      const handler = app.get(GatedWakeHandler);
+      app.get(BusService).publish(Subjects.chatdWake, { v: 1, chat_id: 'in-flight' });
+      await rec.waitFor(1);
+      expect(handler.finished).toEqual([]);
+
+      const releasedAt = Date.now() + 300;
+      const timer = setTimeout(release, 300);
+      try {
+        await app.close();
+        closed = true;
+      } finally {
+        clearTimeout(timer);
+      }
+      expect(Date.now()).toBeGreaterThanOrEqual(releasedAt - 50);
+      expect(handler.finished).toEqual([{ chat_id: 'in-flight', db: 'still open' }]);
+      expect(app.get(DataSource).isInitialized).toBe(false);
+    } finally {
+      release();
+      if (!closed) await app.close();
+    }
   });
 });
 

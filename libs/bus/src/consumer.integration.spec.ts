@@ -1,19 +1,22 @@
 // The durable consume loop against the real JetStream server: ack only after the handler
 // resolved, nak with backoff on failure, dead-letter after maxDeliver failures, on undecodable
 // payloads and on PermanentMessageError, trace context across publishDurable, and graceful
-// stop that finishes (and acks) the message in hand.
+// stop that finishes (and acks) the message in hand, and a consume loop that restarts (with
+// readiness red meanwhile) when its pull subscription breaks.
 import { Inject, Injectable, Type } from '@nestjs/common';
 import { Test, TestingModule } from '@nestjs/testing';
 import { ConsumerInfo, jetstreamManager, JetStreamManager } from '@nats-io/jetstream';
-import { connect, NatsConnection } from '@nats-io/transport-node';
+import { connect, Empty, headers, NatsConnection } from '@nats-io/transport-node';
 import { trace } from '@opentelemetry/api';
 import type { DeadLetter } from '@agentmesh/contracts';
 import { DatabaseModule } from '@agentmesh/db';
 import {
+  CheckResult,
   createLogger,
   initTracing,
   Metrics,
   ObservabilityModule,
+  ReadinessService,
   shutdownTracing,
   tracer,
 } from '@agentmesh/observability';
@@ -22,7 +25,7 @@ import { BusModule } from './bus.module';
 import { BusService } from './bus.service';
 import { DeliveryMeta, PermanentMessageError } from './consumer';
 import { HandlerTarget, OnJetStreamMessage } from './handlers';
-import { ConsumerDef } from './streams';
+import { ConsumerDef, ensureConsumer } from './streams';
 import { SubjectCatalog, SubjectSpec } from './subjects';
 
 interface Probe {
@@ -47,6 +50,7 @@ const ExhaustSubject = spec('exhaust');
 const PermSubject = spec('perm');
 const GracefulSubject = spec('graceful');
 const HandbackSubject = spec('handback');
+const RestartSubject = spec('restart');
 
 const def = (durable: string, over: Partial<ConsumerDef> = {}): ConsumerDef => ({
   stream: 'TELEMETRY',
@@ -64,6 +68,8 @@ const exhaustDef = def('exhaust', { maxDeliver: 3 });
 const permDef = def('perm');
 const gracefulDef = def('graceful', { ackWaitMs: 20_000 });
 const handbackDef = def('handback', { ackWaitMs: 20_000 });
+// Short ack wait: a message the server pushed to the broken subscription comes back quickly.
+const restartDef = def('restart');
 
 interface Call {
   payload: Probe;
@@ -153,6 +159,16 @@ class HandbackHandler {
   @OnJetStreamMessage(handbackDef)
   onHandback(payload: unknown, meta: DeliveryMeta): Promise<void> {
     return this.ctl.run('handback', payload, meta);
+  }
+}
+
+@Injectable()
+class RestartHandler {
+  constructor(@Inject(CONTROL) private readonly ctl: Control) {}
+
+  @OnJetStreamMessage(restartDef)
+  onRestart(payload: unknown, meta: DeliveryMeta): Promise<void> {
+    return this.ctl.run('restart', payload, meta);
   }
 }
 
@@ -492,4 +508,93 @@ describe('graceful stop with messages pulled but not started', () => {
       await app2.close();
     }
   });
+});
+
+describe('consume loop restart', () => {
+  // A terminal status on the pull inbox (the server's "400 Bad Request" for a rejected pull)
+  // ends the nats.js message iterator with an error: the test answers the runner's pull with it.
+  it('notices a deleted consumer (readiness goes red) and resumes once it is provisioned again', async () => {
+    const ctl = new Control();
+    const app = await startApp([RestartHandler], [restartDef], ctl);
+    try {
+      const readiness = app.get(ReadinessService);
+      const consumersCheck = async () => (await readiness.evaluate()).checks.jetstream_consumers;
+      await waitUntil('the loop is running', async () => (await consumersCheck()).ok);
+      await jsm.consumers.delete(STREAM, 'restart');
+      await waitUntil(
+        'readiness reports the missing consumer',
+        async () => !(await consumersCheck()).ok,
+        20_000,
+      );
+      await ensureConsumer(jsm, cat, restartDef);
+      await waitUntil('readiness is ok again', async () => (await consumersCheck()).ok, 20_000);
+      const ack = await app
+        .get(BusService)
+        .publishDurable(RestartSubject, { v: 1, id: 'recreated' }, 'restart:recreated', 'recreated');
+      await waitUntil(
+        'the message reached the handler',
+        () => ctl.of('restart', 'recreated').length > 0,
+        20_000,
+      );
+      expect(ctl.of('restart', 'recreated')[0].meta.streamSeq).toBe(ack.seq);
+    } finally {
+      ctl.releaseAll();
+      await app.close();
+    }
+  }, 60_000);
+
+  it('reports the failure on the jetstream_consumers readiness check, restarts the loop on a new pull, and handles new messages', async () => {
+    // A plain subscriber on the API subject sees the runner's pull requests and their reply inbox.
+    const pulls: string[] = [];
+    const watcher = admin.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${STREAM}.restart`, {
+      callback: (_err, m) => {
+        if (m.reply) pulls.push(m.reply);
+      },
+    });
+    await admin.flush();
+    const ctl = new Control();
+    const app = await startApp([RestartHandler], [restartDef], ctl);
+    try {
+      const readiness = app.get(ReadinessService);
+      const consumersCheck = async () => (await readiness.evaluate()).checks.jetstream_consumers;
+      await waitUntil('the consume loop pulled', () => pulls.length > 0);
+      expect(await consumersCheck()).toEqual(expect.objectContaining({ ok: true }));
+      const brokenInbox = pulls[0];
+
+      admin.publish(brokenInbox, Empty, { headers: headers(400, 'Bad Request') });
+      let failed: CheckResult | undefined;
+      await waitUntil(
+        'readiness reports the failing consumer',
+        async () => {
+          const check = await consumersCheck();
+          if (!check.ok) failed = check;
+          return !check.ok;
+        },
+        20_000,
+      );
+      expect(failed).toEqual(expect.objectContaining({ ok: false, error: 'bad request' }));
+
+      await waitUntil(
+        'the loop pulled again on a new inbox',
+        () => pulls.some((p) => p !== brokenInbox),
+        20_000,
+      );
+      await waitUntil('readiness is ok again', async () => (await consumersCheck()).ok, 20_000);
+      const ack = await app
+        .get(BusService)
+        .publishDurable(RestartSubject, { v: 1, id: 'after' }, 'restart:after', 'after');
+      await waitUntil(
+        'the restarted loop handled the message',
+        () => ctl.of('restart', 'after').length > 0,
+        20_000,
+      );
+      expect(ctl.of('restart', 'after')[0].meta.streamSeq).toBe(ack.seq);
+      await waitSettled('restart');
+      expect((await readiness.evaluate()).checks.jetstream_consumers.ok).toBe(true);
+    } finally {
+      watcher.unsubscribe();
+      ctl.releaseAll();
+      await app.close();
+    }
+  }, 100_000);
 });

@@ -74,8 +74,16 @@ export class ConsumerRunner {
   private async run(consumer: Consumer): Promise<void> {
     while (!this.stopRequested) {
       try {
-        const messages = await consumer.consume({ max_messages: 64 });
+        // Abort (instead of silently waiting) when the consumer or its stream disappears, so
+        // the loop restarts and readiness reports the problem meanwhile.
+        const messages = await consumer.consume({ max_messages: 64, abort_on_missing_resource: true });
         this.messages = messages;
+        if (this.stopRequested) {
+          messages.stop();
+          return;
+        }
+        // consume() does not contact the server: only clear the failure once it answers.
+        await consumer.info();
         this.failing = undefined;
         for await (const m of messages) {
           // Messages pulled ahead but not started when we stop go back to the stream at once
@@ -85,6 +93,7 @@ export class ConsumerRunner {
         }
         if (!this.stopRequested) throw new Error('message iterator ended unexpectedly');
       } catch (e) {
+        this.messages?.stop();
         if (this.stopRequested) return;
         this.failing = (e as Error).message;
         this.logger.error({ err: e, consumer: this.def.durable }, 'consumer loop failed; restarting');

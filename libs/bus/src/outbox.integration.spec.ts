@@ -1,7 +1,8 @@
 // The transactional outbox against real Postgres and JetStream: rows written in a committed
 // transaction are relayed in id order with Nats-Msg-Id = msg_id and deleted; rolled-back rows
 // never exist; a failed publish stays behind (attempts, last_error) and holds back the rows
-// after it; trace context of the enqueuing code travels with the event.
+// after it; trace context of the enqueuing code travels with the event. The relay runs only
+// in apps that enable it.
 import { AddressInfo, connect as tcpConnect, createServer, Server, Socket } from 'node:net';
 import { Test, TestingModule } from '@nestjs/testing';
 import { jetstreamManager, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
@@ -19,7 +20,7 @@ import {
 import { deleteStreamsForPrefix, randomPrefix, TEST_NATS_URL, useTestDatabase } from '@agentmesh/testing';
 import { BusModule } from './bus.module';
 import { BusService } from './bus.service';
-import { OutboxService } from './outbox';
+import { OutboxOptions, OutboxService } from './outbox';
 import { SubjectCatalog, Subjects, SubjectSpec } from './subjects';
 
 interface OutboxProbe {
@@ -335,6 +336,61 @@ describe('OutboxService', () => {
     await outbox.relayOnce();
     expect((await published()).map((m) => m.json<OutboxProbe>().n)).toEqual([1, 2]);
     expect(await rows()).toEqual([]);
+  });
+});
+
+/** Another replica on the same database and prefix; `outbox` is passed to BusModule as given. */
+async function startReplica(name: string, outboxOpt?: Partial<OutboxOptions>): Promise<TestingModule> {
+  const replica = await Test.createTestingModule({
+    imports: [
+      ObservabilityModule.forRoot({
+        logger: createLogger('bus-test', 'silent'),
+        metrics: new Metrics('bus-test'),
+      }),
+      DatabaseModule.forRoot({ url: db.url, poolSize: 2, applicationName: name }),
+      BusModule.forRoot({
+        nats: { servers: [TEST_NATS_URL], prefix, name },
+        subscriptions: [],
+        streams: ['TELEMETRY'],
+        ...(outboxOpt === undefined ? {} : { outbox: outboxOpt }),
+      }),
+    ],
+  }).compile();
+  await replica.init();
+  return replica;
+}
+
+describe('BusModule outbox relay option', () => {
+  it('does not relay when the app passes no outbox option (off by default)', async () => {
+    const replica = await startReplica('bus-test-default');
+    try {
+      const replicaDs = replica.get(DataSource);
+      const replicaOutbox = replica.get(OutboxService);
+      await replicaDs.transaction((em) => replicaOutbox.enqueue(em, Event, probe(1), `${tid}:1`, tid));
+      expect(await rows()).toHaveLength(1);
+      // An enabled relay would have polled at least once by now (default interval 1 s).
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(await rows()).toEqual([expect.objectContaining({ msg_id: `${tid}:1`, attempts: 0 })]);
+      expect(await published()).toEqual([]);
+    } finally {
+      await replica.close();
+    }
+  });
+
+  it('relays on its own (no kick) when the app enables it with { enabled: true }', async () => {
+    const replica = await startReplica('bus-test-enabled', { enabled: true });
+    try {
+      const replicaDs = replica.get(DataSource);
+      const replicaOutbox = replica.get(OutboxService);
+      await replicaDs.transaction((em) => replicaOutbox.enqueue(em, Event, probe(1), `${tid}:1`, tid));
+      await waitUntil('the relay deleted the row', async () => (await rows()).length === 0);
+      const msgs = await published();
+      expect(msgs).toHaveLength(1);
+      expect(msgs[0].header.get('Nats-Msg-Id')).toBe(`${tid}:1`);
+      expect(msgs[0].json()).toEqual(probe(1));
+    } finally {
+      await replica.close();
+    }
   });
 });
 
