@@ -1,8 +1,9 @@
 // Cold start of each app: wall time from spawning `node dist/apps/<app>/src/main.js` to the
 // first 200 from /readyz (config validated, Postgres + NATS connected, streams provisioned,
 // schema checked). Runs each app N times against a freshly migrated database and prints the
-// median and max. Usage: node bench/cold-start.mjs [runs=5]
+// median and max, and writes bench/results/cold-start.json. Usage: node bench/cold-start.mjs [runs=5]
 import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,7 +68,7 @@ async function once(app) {
   }
 }
 
-spawnSync(process.execPath, [join(root, 'scripts/build.mjs'), '--quiet'], { stdio: 'inherit' });
+spawnSync(process.execPath, [join(root, 'scripts/build.mjs'), '--quiet'], { stdio: ['ignore', 2, 2] });
 await adminQuery(`CREATE DATABASE "${dbName}"`);
 try {
   const m = spawnSync(process.execPath, [join(root, 'dist/migrations/cli.js'), 'migrate'], {
@@ -85,7 +86,9 @@ try {
       runs,
     };
   }
-  console.log(JSON.stringify({ bench: 'cold-start', at: new Date().toISOString(), results }, null, 2));
+  const report = JSON.stringify({ bench: 'cold-start', at: new Date().toISOString(), results }, null, 2);
+  writeFileSync(join(root, 'bench/results/cold-start.json'), `${report}\n`);
+  console.log(report);
 } finally {
   await adminQuery(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
 }
