@@ -1,24 +1,20 @@
 // Core NATS through a real Nest app against the real server: typed publish/subscribe with
 // trace context, queue groups, request/reply, handler registration at startup, readiness,
 // and shutdown that waits for the core handlers still running.
-import { AddressInfo, connect as tcpConnect, createServer, Server, Socket } from 'node:net';
 import { Inject, Injectable, Type } from '@nestjs/common';
-import { Test, TestingModule } from '@nestjs/testing';
+import { TestingModule } from '@nestjs/testing';
 import { context, trace } from '@opentelemetry/api';
 import { DataSource } from 'typeorm';
 import type { ChatdWakeSignal, ConfigChangedEvent } from '@agentmesh/contracts';
-import { DatabaseModule } from '@agentmesh/db';
+import { initTracing, ReadinessService, shutdownTracing, tracer } from '@agentmesh/observability';
 import {
-  createLogger,
-  initTracing,
-  Metrics,
-  ObservabilityModule,
-  ReadinessService,
-  shutdownTracing,
-  tracer,
-} from '@agentmesh/observability';
-import { randomPrefix, TEST_NATS_URL, useTestDatabase, deleteStreamsForPrefix } from '@agentmesh/testing';
-import { BusModule } from './bus.module';
+  deleteStreamsForPrefix,
+  randomPrefix,
+  TcpProxy,
+  TEST_NATS_URL,
+  useTestDatabase,
+} from '@agentmesh/testing';
+import { busTestModule } from '../test/bus-test-module';
 import { BusRequestError, BusService, MessageMeta } from './bus.service';
 import { HandlerRegistrationError, HandlerTarget, OnBusMessage } from './handlers';
 import { NatsService } from './nats.service';
@@ -172,22 +168,14 @@ function moduleFor(
   providers: Type<unknown>[],
   subscriptions: HandlerTarget[],
   rec = new Recorder(),
-  servers = [TEST_NATS_URL],
+  natsUrl = TEST_NATS_URL,
 ): Promise<TestingModule> {
-  return Test.createTestingModule({
-    imports: [
-      ObservabilityModule.forRoot({
-        logger: createLogger('bus-test', 'silent'),
-        metrics: new Metrics('bus-test'),
-      }),
-      DatabaseModule.forRoot({ url: db.url, poolSize: 2, applicationName: 'bus-test' }),
-      BusModule.forRoot({
-        nats: { servers, prefix, name: 'bus-test' },
-        subscriptions,
-        streams: [],
-        outbox: { enabled: false },
-      }),
-    ],
+  return busTestModule({
+    dbUrl: db.url,
+    prefix,
+    natsUrl,
+    subscriptions,
+    outbox: { enabled: false },
     providers: [{ provide: RECORDER, useValue: rec }, ...providers],
   }).compile();
 }
@@ -478,53 +466,16 @@ describe('shutdown with core handlers in flight', () => {
   });
 });
 
-/** A TCP proxy to the test NATS server whose connections the test can cut. */
-class CuttableProxy {
-  private readonly sockets = new Set<Socket>();
-  private constructor(private readonly server: Server) {}
-
-  static async start(): Promise<CuttableProxy> {
-    const target = new URL(TEST_NATS_URL);
-    const server = createServer();
-    const proxy = new CuttableProxy(server);
-    server.on('connection', (client) => {
-      const upstream = tcpConnect(Number(target.port || 4222), target.hostname);
-      proxy.sockets.add(client).add(upstream);
-      client.pipe(upstream).pipe(client);
-      const end = () => {
-        client.destroy();
-        upstream.destroy();
-        proxy.sockets.delete(client);
-        proxy.sockets.delete(upstream);
-      };
-      client.on('close', end).on('error', end);
-      upstream.on('close', end).on('error', end);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return proxy;
-  }
-
-  get url(): string {
-    return `nats://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  cut(): void {
-    for (const s of this.sockets) s.destroy();
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
-
 describe('NATS reconnect', () => {
   it('turns readiness red while disconnected, green after reconnecting, and keeps subscriptions working', async () => {
-    const proxy = await CuttableProxy.start();
+    const proxy = await TcpProxy.start();
     const rec = new Recorder();
-    const app = await moduleFor([WakeHandler], [{ kind: 'subject', subject: Subjects.chatdWake }], rec, [
+    const app = await moduleFor(
+      [WakeHandler],
+      [{ kind: 'subject', subject: Subjects.chatdWake }],
+      rec,
       proxy.url,
-    ]);
+    );
     try {
       await app.init();
       const readiness = app.get(ReadinessService);

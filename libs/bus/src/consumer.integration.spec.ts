@@ -4,24 +4,20 @@
 // stop that finishes (and acks) the message in hand, and a consume loop that restarts (with
 // readiness red meanwhile) when its pull subscription breaks.
 import { Inject, Injectable, Type } from '@nestjs/common';
-import { Test, TestingModule } from '@nestjs/testing';
+import { TestingModule } from '@nestjs/testing';
 import { ConsumerInfo, jetstreamManager, JetStreamManager } from '@nats-io/jetstream';
 import { connect, Empty, headers, NatsConnection } from '@nats-io/transport-node';
 import { trace } from '@opentelemetry/api';
 import type { DeadLetter } from '@agentmesh/contracts';
-import { DatabaseModule } from '@agentmesh/db';
 import {
   CheckResult,
-  createLogger,
   initTracing,
-  Metrics,
-  ObservabilityModule,
   ReadinessService,
   shutdownTracing,
   tracer,
 } from '@agentmesh/observability';
 import { deleteStreamsForPrefix, randomPrefix, TEST_NATS_URL, useTestDatabase } from '@agentmesh/testing';
-import { BusModule } from './bus.module';
+import { busTestModule } from '../test/bus-test-module';
 import { BusService } from './bus.service';
 import { DeliveryMeta, PermanentMessageError } from './consumer';
 import { HandlerTarget, OnJetStreamMessage } from './handlers';
@@ -185,20 +181,12 @@ async function startApp(
   consumers: ConsumerDef[],
   ctl: Control,
 ): Promise<TestingModule> {
-  const app = await Test.createTestingModule({
-    imports: [
-      ObservabilityModule.forRoot({
-        logger: createLogger('bus-test', 'silent'),
-        metrics: new Metrics('bus-test'),
-      }),
-      DatabaseModule.forRoot({ url: db.url, poolSize: 2, applicationName: 'bus-test' }),
-      BusModule.forRoot({
-        nats: { servers: [TEST_NATS_URL], prefix, name: 'bus-test' },
-        subscriptions: consumers.map((consumer): HandlerTarget => ({ kind: 'consumer', consumer })),
-        streams: ['TELEMETRY'],
-        outbox: { enabled: false },
-      }),
-    ],
+  const app = await busTestModule({
+    dbUrl: db.url,
+    prefix,
+    subscriptions: consumers.map((consumer): HandlerTarget => ({ kind: 'consumer', consumer })),
+    streams: ['TELEMETRY'],
+    outbox: { enabled: false },
     providers: [{ provide: CONTROL, useValue: ctl }, ...providers],
   }).compile();
   await app.init();

@@ -3,22 +3,19 @@
 // never exist; a failed publish stays behind (attempts, last_error) and holds back the rows
 // after it; trace context of the enqueuing code travels with the event. The relay runs only
 // in apps that enable it.
-import { AddressInfo, connect as tcpConnect, createServer, Server, Socket } from 'node:net';
-import { Test, TestingModule } from '@nestjs/testing';
+import { TestingModule } from '@nestjs/testing';
 import { jetstreamManager, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
 import { connect, NatsConnection } from '@nats-io/transport-node';
 import { DataSource } from 'typeorm';
-import { DatabaseModule } from '@agentmesh/db';
+import { initTracing, shutdownTracing, tracer } from '@agentmesh/observability';
 import {
-  createLogger,
-  initTracing,
-  Metrics,
-  ObservabilityModule,
-  shutdownTracing,
-  tracer,
-} from '@agentmesh/observability';
-import { deleteStreamsForPrefix, randomPrefix, TEST_NATS_URL, useTestDatabase } from '@agentmesh/testing';
-import { BusModule } from './bus.module';
+  deleteStreamsForPrefix,
+  randomPrefix,
+  TcpProxy,
+  TEST_NATS_URL,
+  useTestDatabase,
+} from '@agentmesh/testing';
+import { busTestModule } from '../test/bus-test-module';
 import { BusService } from './bus.service';
 import { OutboxOptions, OutboxService } from './outbox';
 import { SubjectCatalog, Subjects, SubjectSpec } from './subjects';
@@ -66,21 +63,13 @@ let tid = '';
 
 beforeAll(async () => {
   initTracing('bus-test');
-  app = await Test.createTestingModule({
-    imports: [
-      ObservabilityModule.forRoot({
-        logger: createLogger('bus-test', 'silent'),
-        metrics: new Metrics('bus-test'),
-      }),
-      DatabaseModule.forRoot({ url: db.url, poolSize: 4, applicationName: 'bus-test' }),
-      BusModule.forRoot({
-        nats: { servers: [TEST_NATS_URL], prefix, name: 'bus-test' },
-        subscriptions: [],
-        streams: ['TELEMETRY'],
-        // Enabled (so kick() works) but the timer never fires during the suite: tests relay explicitly.
-        outbox: { enabled: true, pollIntervalMs: 3_600_000, batchSize: 2 },
-      }),
-    ],
+  app = await busTestModule({
+    dbUrl: db.url,
+    prefix,
+    poolSize: 4,
+    streams: ['TELEMETRY'],
+    // Enabled (so kick() works) but the timer never fires during the suite: tests relay explicitly.
+    outbox: { enabled: true, pollIntervalMs: 3_600_000, batchSize: 2 },
   }).compile();
   await app.init();
   outbox = app.get(OutboxService);
@@ -294,21 +283,14 @@ describe('OutboxService', () => {
   it('does not let a second relay (another replica) publish rows behind a row the first relay is still publishing', async () => {
     // Replica A reaches NATS through a proxy the test can stall: its relay picks the head row
     // and hangs in the publish, exactly as a replica on a slow network would.
-    const proxy = await StallableProxy.start();
-    const replicaA = await Test.createTestingModule({
-      imports: [
-        ObservabilityModule.forRoot({
-          logger: createLogger('bus-test', 'silent'),
-          metrics: new Metrics('bus-test'),
-        }),
-        DatabaseModule.forRoot({ url: db.url, poolSize: 2, applicationName: 'bus-test-a' }),
-        BusModule.forRoot({
-          nats: { servers: [proxy.url], prefix, name: 'bus-test-a' },
-          subscriptions: [],
-          streams: ['TELEMETRY'],
-          outbox: { enabled: false, batchSize: 1 },
-        }),
-      ],
+    const proxy = await TcpProxy.start();
+    const replicaA = await busTestModule({
+      dbUrl: db.url,
+      prefix,
+      name: 'bus-test-a',
+      natsUrl: proxy.url,
+      streams: ['TELEMETRY'],
+      outbox: { enabled: false, batchSize: 1 },
     }).compile();
     await replicaA.init();
     let relayA: Promise<number> | undefined;
@@ -341,20 +323,12 @@ describe('OutboxService', () => {
 
 /** Another replica on the same database and prefix; `outbox` is passed to BusModule as given. */
 async function startReplica(name: string, outboxOpt?: Partial<OutboxOptions>): Promise<TestingModule> {
-  const replica = await Test.createTestingModule({
-    imports: [
-      ObservabilityModule.forRoot({
-        logger: createLogger('bus-test', 'silent'),
-        metrics: new Metrics('bus-test'),
-      }),
-      DatabaseModule.forRoot({ url: db.url, poolSize: 2, applicationName: name }),
-      BusModule.forRoot({
-        nats: { servers: [TEST_NATS_URL], prefix, name },
-        subscriptions: [],
-        streams: ['TELEMETRY'],
-        ...(outboxOpt === undefined ? {} : { outbox: outboxOpt }),
-      }),
-    ],
+  const replica = await busTestModule({
+    dbUrl: db.url,
+    prefix,
+    name,
+    streams: ['TELEMETRY'],
+    outbox: outboxOpt,
   }).compile();
   await replica.init();
   return replica;
@@ -393,58 +367,3 @@ describe('BusModule outbox relay option', () => {
     }
   });
 });
-
-/** A TCP proxy to the test NATS server whose client-to-server direction can be held back. */
-class StallableProxy {
-  private stalled = false;
-  private held: { upstream: Socket; chunk: Buffer }[] = [];
-  private readonly sockets = new Set<Socket>();
-
-  private constructor(private readonly server: Server) {}
-
-  static async start(): Promise<StallableProxy> {
-    const target = new URL(TEST_NATS_URL);
-    const server = createServer();
-    const proxy = new StallableProxy(server);
-    server.on('connection', (client) => {
-      const upstream = tcpConnect(Number(target.port || 4222), target.hostname);
-      proxy.sockets.add(client).add(upstream);
-      upstream.on('data', (chunk: Buffer) => client.write(chunk));
-      client.on('data', (chunk: Buffer) => {
-        if (proxy.stalled) proxy.held.push({ upstream, chunk });
-        else upstream.write(chunk);
-      });
-      const end = () => {
-        client.destroy();
-        upstream.destroy();
-      };
-      client.on('close', end).on('error', end);
-      upstream.on('close', end).on('error', end);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return proxy;
-  }
-
-  get url(): string {
-    return `nats://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  stall(): void {
-    this.stalled = true;
-  }
-
-  stalledText(): string {
-    return Buffer.concat(this.held.map((h) => h.chunk)).toString('latin1');
-  }
-
-  release(): void {
-    this.stalled = false;
-    for (const h of this.held) h.upstream.write(h.chunk);
-    this.held = [];
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}

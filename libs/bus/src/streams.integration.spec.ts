@@ -1,14 +1,12 @@
 // JetStream provisioning and durable publishing against the real server: ensureStream and
 // ensureConsumer are idempotent (sequentially and across concurrent connections) and repair
 // drift; publishDurable deduplicates by Nats-Msg-Id inside the stream's window.
-import { Test, TestingModule } from '@nestjs/testing';
+import { TestingModule } from '@nestjs/testing';
 import { jetstreamManager, JetStreamManager } from '@nats-io/jetstream';
 import { connect, nanos, NatsConnection } from '@nats-io/transport-node';
 import type { FirstUserTelemetryEvent } from '@agentmesh/contracts';
-import { DatabaseModule } from '@agentmesh/db';
-import { createLogger, Metrics, ObservabilityModule } from '@agentmesh/observability';
 import { deleteStreamsForPrefix, randomPrefix, TEST_NATS_URL, useTestDatabase } from '@agentmesh/testing';
-import { BusModule } from './bus.module';
+import { busTestModule } from '../test/bus-test-module';
 import { BusService } from './bus.service';
 import { ConsumerDef, ensureConsumer, ensureStream, STREAMS } from './streams';
 import { SubjectCatalog, Subjects } from './subjects';
@@ -154,20 +152,11 @@ describe('publishDurable', () => {
   let bus: BusService;
 
   beforeAll(async () => {
-    app = await Test.createTestingModule({
-      imports: [
-        ObservabilityModule.forRoot({
-          logger: createLogger('bus-test', 'silent'),
-          metrics: new Metrics('bus-test'),
-        }),
-        DatabaseModule.forRoot({ url: db.url, poolSize: 2, applicationName: 'bus-test' }),
-        BusModule.forRoot({
-          nats: { servers: [TEST_NATS_URL], prefix, name: 'bus-test' },
-          subscriptions: [],
-          streams: ['TELEMETRY'],
-          outbox: { enabled: false },
-        }),
-      ],
+    app = await busTestModule({
+      dbUrl: db.url,
+      prefix,
+      streams: ['TELEMETRY'],
+      outbox: { enabled: false },
     }).compile();
     await app.init();
     bus = app.get(BusService);

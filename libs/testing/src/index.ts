@@ -3,3 +3,4 @@ export * from './nats-admin';
 export * from './test-db';
 export * from './app-env';
 export * from './processes';
+export * from './tcp-proxy';
