@@ -2,7 +2,10 @@
 // here with its payload type and transport; code builds concrete subjects through a
 // `SubjectCatalog` bound to the deployment's prefix, never by concatenating strings.
 import type {
+  ChatBufferRequest,
   ChatdControlSignal,
+  ChatLifecycleEvent,
+  ChatStreamMessage,
   ChatdWakeSignal,
   ConfigChangedEvent,
   DeadLetter,
@@ -43,6 +46,13 @@ export const Subjects = {
   chatdWake: core<ChatdWakeSignal>('chatd.wake', 'chatd.wake'),
   chatdControl: core<ChatdControlSignal, [workerId: string]>('chatd.control', 'chatd.control.{worker_id}'),
   configChanged: core<ConfigChangedEvent>('config.changed', 'config.changed'),
+  chatStream: core<ChatStreamMessage, [chatId: string]>('chat.stream', 'chat.{chat_id}.stream'),
+  chatBuffer: core<ChatBufferRequest, [chatId: string]>('chat.buffer', 'chat.{chat_id}.buffer'),
+  chatEvents: durable<ChatLifecycleEvent, [ownerId: string, chatId: string]>(
+    'chat.events',
+    'CHAT_EVENTS',
+    'chat.events.{owner_id}.{chat_id}',
+  ),
   workspaceClaimed: core<WorkspaceClaimedEvent, [workspaceId: string]>(
     'workspace.claimed',
     'workspace.{workspace_id}.claimed',

@@ -1,4 +1,5 @@
 // Payloads of bus messages (JSON, snake_case, versioned with `v`).
+import type { ChatStreamEvent, ChatWatchEvent } from './chats';
 
 /** `{p}.telemetry.first_user`: sent once when the first user is created. */
 export interface FirstUserTelemetryEvent {
@@ -53,4 +54,28 @@ export interface DeadLetter {
   failed_at: string;
   /** The original payload, base64 (it may not be valid JSON: that can be why it failed). */
   data_b64: string;
+}
+
+/** `{p}.chat.events.{owner_id}.{chat_id}` (JetStream CHAT_EVENTS): a ChatWatchEvent. */
+export interface ChatLifecycleEvent extends ChatWatchEvent {
+  v: 1;
+}
+
+/** `{p}.chat.{chat_id}.stream`: stream events for every socket on any replica. */
+export interface ChatStreamMessage {
+  v: 1;
+  events: ChatStreamEvent[];
+}
+
+/** `{p}.chat.{chat_id}.buffer` request: the parts of the step in progress, after `after_seq`. */
+export interface ChatBufferRequest {
+  v: 1;
+  after_seq?: number;
+}
+
+export interface ChatBufferReply {
+  v: 1;
+  /** The worker that owns the chat, so the caller can ignore a stale owner's reply. */
+  worker_id: string;
+  events: ChatStreamEvent[];
 }

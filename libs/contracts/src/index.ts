@@ -3,3 +3,4 @@ export * from './users';
 export * from './events';
 export * from './time';
 export * from './client';
+export * from './chats';
