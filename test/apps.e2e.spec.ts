@@ -3,6 +3,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ALL_APPS, DEFAULT_HEALTH_PORTS } from '@agentmesh/config';
+import { ALL_MIGRATIONS } from '@agentmesh/migrations';
 import {
   appTestEnv,
   buildDist,
@@ -129,8 +130,9 @@ describe('worker health and readiness', () => {
         return res.body.checks.schema ? res : undefined;
       });
       expect(r.status).toBe(503);
-      expect(r.body.checks.schema.error).toMatch(
-        /1 migration\(s\) pending \(Identity\d+\): run the migration job/,
+      expect(r.body.checks.schema.error).toBe(
+        `${ALL_MIGRATIONS.length} migration(s) pending (${ALL_MIGRATIONS.map((m) => m.name).join(', ')}): ` +
+          'run the migration job (npm run migrate)',
       );
       const migrate = startProcess('migrations/cli.js', { DATABASE_URL: dbUrl(name) }, ['migrate']);
       expect((await migrate.exited).code).toBe(0);

@@ -4,3 +4,4 @@ export * from './test-db';
 export * from './app-env';
 export * from './processes';
 export * from './tcp-proxy';
+export * from './fake-llm';

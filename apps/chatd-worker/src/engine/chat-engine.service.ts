@@ -1,0 +1,167 @@
+// The worker's engine: acquires pending chats (on a wake signal and on a poll), runs each
+// through the injected turn runner up to the replica's capacity, keeps ownership alive with
+// one heartbeat statement per interval for all its chats (cancelling the ones it lost), and
+// sweeps stale chats of dead workers back to pending. Any replica may do the sweep.
+import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { Logger } from 'pino';
+import { BusService, OnBusMessage, Subjects } from '@agentmesh/bus';
+import { acquireChats, heartbeatChats, recoverStaleChats, releaseChats } from '@agentmesh/entities';
+import { LOGGER, Metrics } from '@agentmesh/observability';
+import { RunningChats } from './running-chats';
+import { TURN_RUNNER, TurnRunner } from './turn-runner';
+
+export interface EngineOptions {
+  workerId: string;
+  maxChats: number;
+  /** Chats claimed per acquire statement (the reference claims 10). */
+  acquireBatch: number;
+  pollIntervalMs: number;
+  heartbeatIntervalMs: number;
+  staleAfterMs: number;
+}
+
+export const ENGINE_OPTIONS = Symbol('agentmesh.chatd.engineOptions');
+
+@Injectable()
+export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private timers: NodeJS.Timeout[] = [];
+  private acquiring?: Promise<void>;
+  private acquireAgain = false;
+  private stopping = false;
+  private readonly acquired;
+  private readonly running;
+  private readonly heartbeatDuration;
+  private readonly lost;
+  private readonly recovered;
+
+  constructor(
+    private readonly ds: DataSource,
+    private readonly chats: RunningChats,
+    private readonly bus: BusService,
+    @Inject(TURN_RUNNER) private readonly runner: TurnRunner,
+    @Inject(ENGINE_OPTIONS) private readonly opts: EngineOptions,
+    @Inject(LOGGER) private readonly logger: Logger,
+    metrics: Metrics,
+  ) {
+    this.acquired = metrics.counter('chatd_acquired_total', 'Chats acquired by this worker');
+    this.running = metrics.gauge('chatd_running_chats', 'Chats this worker is running');
+    this.heartbeatDuration = metrics.histogram(
+      'chatd_heartbeat_duration_seconds',
+      'Duration of one heartbeat statement',
+    );
+    this.lost = metrics.counter('chatd_lost_chats_total', 'Running chats whose ownership was lost');
+    this.recovered = metrics.counter('chatd_recovered_chats_total', 'Stale chats moved back to pending');
+  }
+
+  onApplicationBootstrap(): void {
+    const every = (ms: number, fn: () => Promise<unknown>) => {
+      const t = setInterval(() => void fn(), ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(this.opts.pollIntervalMs, () => this.acquire());
+    every(this.opts.heartbeatIntervalMs, () => this.heartbeat());
+    every(Math.max(1000, Math.floor(this.opts.staleAfterMs / 5)), () => this.recover());
+    void this.recover().then(() => this.acquire());
+  }
+
+  /** Every worker with free capacity races for the chat; SKIP LOCKED picks one. */
+  @OnBusMessage(Subjects.chatdWake)
+  onWake(): void {
+    void this.acquire();
+  }
+
+  /** Claims as many pending chats as capacity allows and starts them; coalesces callers. */
+  acquire(): Promise<void> {
+    if (this.acquiring) {
+      this.acquireAgain = true;
+      return this.acquiring;
+    }
+    this.acquiring = this.acquireLoop().finally(() => {
+      this.acquiring = undefined;
+    });
+    return this.acquiring;
+  }
+
+  private async acquireLoop(): Promise<void> {
+    do {
+      this.acquireAgain = false;
+      const free = this.opts.maxChats - this.chats.size;
+      if (this.stopping || free <= 0) return;
+      let claimed;
+      try {
+        claimed = await acquireChats(this.ds, this.opts.workerId, Math.min(free, this.opts.acquireBatch));
+      } catch (e) {
+        this.logger.error({ err: e }, 'acquire failed');
+        return;
+      }
+      for (const chat of claimed) {
+        this.acquired.inc();
+        this.chats.start(
+          chat.id,
+          (signal) =>
+            this.runner.run({ chat, workerId: this.opts.workerId, signal }).catch((e: unknown) => {
+              this.logger.error({ err: e, chat_id: chat.id }, 'turn failed unexpectedly');
+            }),
+          () => {
+            this.running.set(this.chats.size);
+            // Capacity freed: look for more work now rather than at the next poll.
+            void this.acquire();
+          },
+        );
+      }
+      this.running.set(this.chats.size);
+      // A full batch means more may be waiting.
+      if (claimed.length === Math.min(free, this.opts.acquireBatch) && claimed.length > 0)
+        this.acquireAgain = true;
+    } while (this.acquireAgain);
+  }
+
+  /** One statement for all running chats; cancels those no longer ours. */
+  async heartbeat(): Promise<void> {
+    const ids = this.chats.ids();
+    if (ids.length === 0) return;
+    const end = this.heartbeatDuration.startTimer();
+    try {
+      const alive = new Set(await heartbeatChats(this.ds, this.opts.workerId, ids));
+      for (const id of ids) {
+        if (!alive.has(id) && this.chats.abort(id, 'stolen')) {
+          this.lost.inc();
+          this.logger.warn({ chat_id: id }, 'lost ownership of chat; cancelling its turn');
+        }
+      }
+    } catch (e) {
+      this.logger.error({ err: e }, 'heartbeat failed');
+    } finally {
+      end();
+    }
+  }
+
+  /** Moves chats of dead workers back to pending and wakes the workers. */
+  async recover(): Promise<void> {
+    try {
+      const rows = await recoverStaleChats(this.ds, this.opts.staleAfterMs);
+      if (rows.length === 0) return;
+      this.recovered.inc(rows.length);
+      this.logger.warn({ chats: rows.map((r) => r.id) }, 'recovered stale chats');
+      this.bus.publish(Subjects.chatdWake, { v: 1 });
+    } catch (e) {
+      this.logger.error({ err: e }, 'stale recovery failed');
+    }
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.acquiring;
+    this.chats.abortAll('shutdown');
+    await this.chats.settled();
+    // The runner hands chats back itself; this catches any it could not.
+    const released = await releaseChats(this.ds, this.opts.workerId).catch(() => []);
+    if (released.length > 0) {
+      this.logger.info({ chats: released }, 'handed unfinished chats back to pending');
+      this.bus.publish(Subjects.chatdWake, { v: 1 });
+    }
+  }
+}

@@ -1,0 +1,90 @@
+// The worker's hot statements on `chats`: acquire, the centralized heartbeat and stale
+// recovery. Each is one statement; acquire and recovery lock with SKIP LOCKED so any number
+// of replicas run them concurrently without blocking each other.
+import type { Db } from './users.queries';
+import { queryRows } from '@agentmesh/db';
+
+export interface AcquiredChat {
+  id: string;
+  owner_id: string;
+  organization_id: string;
+  last_model_config_id: string;
+  updated_at: Date;
+}
+
+/**
+ * Claims up to `limit` pending chats for `workerId`, oldest first: status running, worker
+ * set, started/heartbeat/updated stamped. Rows another worker is claiming are skipped.
+ */
+export async function acquireChats(db: Db, workerId: string, limit: number): Promise<AcquiredChat[]> {
+  if (limit <= 0) return [];
+  return queryRows<AcquiredChat>(
+    db,
+    `UPDATE chats c
+        SET status = 'running', worker_id = $1, started_at = now(), heartbeat_at = now(), updated_at = now()
+      WHERE c.id IN (
+              SELECT id FROM chats
+               WHERE status = 'pending' AND NOT archived
+               ORDER BY updated_at
+               LIMIT $2
+               FOR UPDATE SKIP LOCKED)
+      RETURNING c.id, c.owner_id, c.organization_id, c.last_model_config_id, c.updated_at`,
+    [workerId, limit],
+  );
+}
+
+/**
+ * One heartbeat statement for every chat a replica runs. Returns the ids still owned; a
+ * registered id missing from the result was interrupted, edited or stolen.
+ */
+export async function heartbeatChats(
+  db: Db,
+  workerId: string,
+  chatIds: readonly string[],
+): Promise<string[]> {
+  if (chatIds.length === 0) return [];
+  const rows = await queryRows<{ id: string }>(
+    db,
+    `UPDATE chats SET heartbeat_at = now()
+      WHERE id = ANY($1::uuid[]) AND worker_id = $2 AND status = 'running'
+      RETURNING id`,
+    [chatIds, workerId],
+  );
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Moves running chats whose heartbeat is older than `staleMs` back to pending (worker
+ * cleared) so another worker resumes them. Safe from any number of replicas at once.
+ */
+export async function recoverStaleChats(
+  db: Db,
+  staleMs: number,
+  limit = 100,
+): Promise<{ id: string; owner_id: string; previous_worker_id: string | null }[]> {
+  return queryRows(
+    db,
+    `WITH stale AS (
+       SELECT id, worker_id FROM chats
+        WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1::double precision / 1000)
+        ORDER BY heartbeat_at
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED)
+     UPDATE chats c SET status = 'pending', worker_id = NULL, updated_at = now()
+       FROM stale WHERE c.id = stale.id
+     RETURNING c.id, c.owner_id, stale.worker_id AS previous_worker_id`,
+    [staleMs, limit],
+  );
+}
+
+/** Hands every chat still running under `workerId` back to pending (graceful shutdown). */
+export async function releaseChats(db: Db, workerId: string): Promise<string[]> {
+  const rows = await queryRows<{ id: string }>(
+    db,
+    `UPDATE chats SET status = 'pending', worker_id = NULL, updated_at = now()
+      WHERE worker_id = $1 AND status = 'running'
+      RETURNING id`,
+    [workerId],
+  );
+  return rows.map((r) => r.id);
+}
