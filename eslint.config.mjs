@@ -19,6 +19,7 @@ const libRules = [
   ['entities', ['db', 'contracts', 'crypto']],
   ['bus', ['config', 'observability', 'contracts', 'db']],
   ['llm', ['config', 'observability', 'contracts']],
+  ['chats', ['config', 'observability', 'contracts', 'db', 'entities', 'bus']],
   ['migrations', ['db', 'config', 'observability', 'crypto', 'entities']],
 ];
 

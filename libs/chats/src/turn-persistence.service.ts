@@ -1,0 +1,139 @@
+// The worker's writes to a chat, each in one transaction that re-locks the chat row:
+// - persistStep: a step's assistant and tool rows, only while the worker still owns the
+//   chat (an interrupt, which sets waiting, still lets the partial answer land; an edit,
+//   which hands the chat back to pending, blocks the stale worker);
+// - finishTurn: the final status, promoting the next queued message when the chat becomes
+//   waiting, with the status_change event written to the outbox in the same transaction.
+// After commit the stream events go out on `{p}.chat.{id}.stream` for every socket.
+import { Injectable } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import type { ChatStatus, ChatStreamEvent } from '@agentmesh/contracts';
+import { BusService, OutboxService, Subjects } from '@agentmesh/bus';
+import { inTransaction, queryRows } from '@agentmesh/db';
+import { ChatMessageRecord, insertChatMessages, NewChatMessage } from '@agentmesh/entities';
+import { CHAT_COLUMNS, ChatRow, toChat, toChatMessage } from './chat-mapper';
+
+export type TurnOutcome =
+  { status: 'waiting' } | { status: 'pending' } | { status: 'error'; lastError: string };
+
+export interface FinishResult {
+  /** False when the chat belongs to someone else now (nothing was written). */
+  applied: boolean;
+  status?: ChatStatus;
+  promotedMessageId?: number;
+}
+
+@Injectable()
+export class TurnPersistence {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly bus: BusService,
+    private readonly outbox: OutboxService,
+  ) {}
+
+  /** Writes a step's rows; undefined when the worker no longer owns the chat. */
+  async persistStep(
+    chatId: string,
+    workerId: string,
+    rows: NewChatMessage[],
+  ): Promise<ChatMessageRecord[] | undefined> {
+    const saved = await inTransaction(this.ds, async (em) => {
+      const chat = await lockChat(em, chatId);
+      if (!chat || (chat.worker_id !== workerId && chat.status !== 'waiting')) return undefined;
+      return insertChatMessages(em, chatId, rows);
+    });
+    if (saved?.length)
+      this.publish(
+        chatId,
+        saved.map((m) => ({ type: 'message', chat_id: chatId, message: toChatMessage(m) })),
+      );
+    return saved;
+  }
+
+  async finishTurn(chatId: string, workerId: string, outcome: TurnOutcome): Promise<FinishResult> {
+    const result = await inTransaction(this.ds, async (em) => {
+      const chat = await lockChat(em, chatId);
+      if (!chat) return { applied: false as const };
+      // Another worker runs it now, or an edit handed it back to pending: not ours to touch.
+      if (
+        (chat.status === 'running' && chat.worker_id !== workerId) ||
+        (chat.status === 'pending' && chat.worker_id === null)
+      ) {
+        return { applied: false as const };
+      }
+      let status: ChatStatus = outcome.status;
+      let promoted: ChatMessageRecord | undefined;
+      if (status === 'waiting' && !chat.archived) {
+        const [next] = await queryRows<{ content: unknown[]; model_config_id: string | null }>(
+          em,
+          `DELETE FROM chat_queued_messages WHERE id = (
+             SELECT id FROM chat_queued_messages WHERE chat_id = $1 ORDER BY id LIMIT 1 FOR UPDATE)
+           RETURNING content, model_config_id`,
+          [chatId],
+        );
+        if (next) {
+          [promoted] = await insertChatMessages(em, chatId, [
+            {
+              role: 'user',
+              content: next.content,
+              createdBy: chat.owner_id,
+              modelConfigId: next.model_config_id,
+            },
+          ]);
+          status = 'pending';
+        }
+      }
+      const [row] = await queryRows<ChatRow>(
+        em,
+        `UPDATE chats c SET status = $2, last_error = $3, worker_id = NULL, updated_at = now()
+          WHERE c.id = $1 RETURNING ${CHAT_COLUMNS}`,
+        [chatId, status, outcome.status === 'error' ? outcome.lastError : null],
+      );
+      await this.outbox.enqueue(
+        em,
+        Subjects.chatEvents,
+        { v: 1, kind: 'status_change', chat: toChat(row) },
+        `chat:${chatId}:status:${row.updated_at.toISOString()}`,
+        row.owner_id,
+        chatId,
+      );
+      return { applied: true as const, status, promoted, queueChanged: Boolean(promoted), row };
+    });
+    if (!result.applied) return { applied: false };
+    this.outbox.kick();
+    const events: ChatStreamEvent[] = [];
+    if (result.promoted)
+      events.push({ type: 'message', chat_id: chatId, message: toChatMessage(result.promoted) });
+    events.push({ type: 'status', chat_id: chatId, status: { status: result.status } });
+    if (outcome.status === 'error') {
+      events.push({
+        type: 'error',
+        chat_id: chatId,
+        error: { message: outcome.lastError, retryable: false },
+      });
+    }
+    this.publish(chatId, events);
+    if (result.status === 'pending') this.bus.publish(Subjects.chatdWake, { v: 1, chat_id: chatId });
+    return {
+      applied: true,
+      status: result.status,
+      promotedMessageId: result.promoted ? Number(result.promoted.id) : undefined,
+    };
+  }
+
+  /** Stream events for every socket watching the chat (any replica). */
+  publish(chatId: string, events: ChatStreamEvent[]): void {
+    if (events.length > 0) this.bus.publish(Subjects.chatStream, { v: 1, events }, chatId);
+  }
+}
+
+async function lockChat(
+  em: EntityManager,
+  chatId: string,
+): Promise<Pick<ChatRow, 'status' | 'worker_id' | 'archived' | 'owner_id'> | undefined> {
+  const rows = await em.query(
+    `SELECT status, worker_id, archived, owner_id FROM chats WHERE id = $1 FOR UPDATE`,
+    [chatId],
+  );
+  return rows[0];
+}
