@@ -114,9 +114,12 @@ export class BusService {
   subscribe<S extends AnySubject>(
     spec: S,
     handler: (payload: PayloadOf<S>, meta: MessageMeta) => Promise<void> | void,
-    opts: { queue?: string; onError?: (e: unknown, subject: string) => void } = {},
+    opts: { queue?: string; onError?: (e: unknown, subject: string) => void; args?: ArgsOf<S> } = {},
   ): Subscription {
-    const pattern = this.catalog.pattern(spec);
+    // With `args`, one concrete subject (e.g. one chat's buffer); otherwise every subject of the spec.
+    const pattern = opts.args
+      ? this.catalog.subject(spec as AnySubject, ...(opts.args as string[]))
+      : this.catalog.pattern(spec);
     return this.nats.nc.subscribe(pattern, {
       queue: opts.queue,
       callback: (err, msg: Msg) => {

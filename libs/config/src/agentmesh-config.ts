@@ -168,21 +168,68 @@ const dbpurgeOnlySchema = {
   }),
 } satisfies EnvSchema;
 
+const chatdOnlySchema = {
+  CHATD_MAX_CHATS: v.int({
+    description: 'Chats one chatd-worker replica runs at once',
+    apps: ['chatd-worker'],
+    default: 50,
+    min: 1,
+    max: 10_000,
+  }),
+  CHATD_ACQUIRE_BATCH: v.int({
+    description: 'Pending chats claimed per acquire statement',
+    apps: ['chatd-worker'],
+    default: 10,
+    min: 1,
+    max: 1000,
+  }),
+  CHATD_POLL_INTERVAL: v.duration({
+    description: 'How often a worker looks for pending chats without a wake signal',
+    apps: ['chatd-worker'],
+    default: 1000,
+    defaultText: '1s',
+    min: 10,
+  }),
+  CHATD_HEARTBEAT_INTERVAL: v.duration({
+    description: 'How often a worker renews ownership of its running chats (one statement)',
+    apps: ['chatd-worker'],
+    default: 30_000,
+    defaultText: '30s',
+    min: 100,
+  }),
+  CHATD_STALE_THRESHOLD: v.duration({
+    description: 'Heartbeat age after which a running chat is handed to another worker',
+    apps: ['chatd-worker'],
+    default: 300_000,
+    defaultText: '5m',
+    min: 1000,
+  }),
+  CHATD_FIRST_CHUNK_TIMEOUT: v.duration({
+    description: 'How long a model call may take to send its first chunk before it is retried (0 = no limit)',
+    apps: ['chatd-worker'],
+    default: 60_000,
+    defaultText: '60s',
+  }),
+} satisfies EnvSchema;
+
 export const chatApiSchema = { ...commonSchema, ...httpServerSchema };
 export const workerSchema = <A extends Exclude<AppName, 'chat-api'>>(app: A) => ({
   ...commonSchema,
   ...healthServerSchema(app),
 });
 export const dbpurgeSchema = { ...workerSchema('dbpurge'), ...dbpurgeOnlySchema };
+export const chatdWorkerSchema = { ...workerSchema('chatd-worker'), ...chatdOnlySchema };
 
 export type CommonConfig = EnvValues<typeof commonSchema>;
 export type ChatApiConfig = EnvValues<typeof chatApiSchema>;
 export type WorkerConfig = EnvValues<ReturnType<typeof workerSchema>>;
 export type DbpurgeConfig = EnvValues<typeof dbpurgeSchema>;
+export type ChatdWorkerConfig = EnvValues<typeof chatdWorkerSchema>;
 
 export function schemaFor(app: AppName): EnvSchema {
   if (app === 'chat-api') return chatApiSchema;
   if (app === 'dbpurge') return dbpurgeSchema;
+  if (app === 'chatd-worker') return chatdWorkerSchema;
   return workerSchema(app);
 }
 

@@ -3,6 +3,7 @@
 // one heartbeat statement per interval for all its chats (cancelling the ones it lost), and
 // sweeps stale chats of dead workers back to pending. Any replica may do the sweep.
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import type { Subscription } from '@nats-io/transport-node';
 import { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import { BusService, OnBusMessage, Subjects } from '@agentmesh/bus';
@@ -26,6 +27,7 @@ export const ENGINE_OPTIONS = Symbol('agentmesh.chatd.engineOptions');
 @Injectable()
 export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private timers: NodeJS.Timeout[] = [];
+  private control?: Subscription;
   private acquiring?: Promise<void>;
   private acquireAgain = false;
   private stopping = false;
@@ -60,6 +62,19 @@ export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShut
       t.unref();
       this.timers.push(t);
     };
+    // Interrupts and other control signals addressed to this worker cancel the turn at once
+    // (the heartbeat would notice too, one interval later).
+    this.control = this.bus.subscribe(
+      Subjects.chatdControl,
+      (signal) => {
+        if (this.chats.abort(signal.chat_id, 'interrupt'))
+          this.logger.info(
+            { chat_id: signal.chat_id, reason: signal.reason },
+            'turn cancelled by control signal',
+          );
+      },
+      { args: [this.opts.workerId], onError: (e) => this.logger.warn({ err: e }, 'control signal failed') },
+    );
     every(this.opts.pollIntervalMs, () => this.acquire());
     every(this.opts.heartbeatIntervalMs, () => this.heartbeat());
     every(Math.max(1000, Math.floor(this.opts.staleAfterMs / 5)), () => this.recover());
@@ -153,6 +168,7 @@ export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShut
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
+    this.control?.unsubscribe();
     for (const t of this.timers) clearInterval(t);
     await this.acquiring;
     this.chats.abortAll('shutdown');
