@@ -1,5 +1,5 @@
 // The chat-api root module: the public HTTP API over Postgres and NATS.
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, Global, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { DataSource } from 'typeorm';
 import { Ciphers, parseKeys, syncKeys } from '@agentmesh/crypto';
@@ -7,11 +7,13 @@ import { ChatApiConfig } from '@agentmesh/config';
 import { appDataSourceConfig, DatabaseModule } from '@agentmesh/db';
 import { ALL_ENTITIES } from '@agentmesh/entities';
 import { ALL_MIGRATIONS } from '@agentmesh/migrations';
-import { BusModule, natsOptionsFrom } from '@agentmesh/bus';
+import { BusModule, natsOptionsFrom, Subjects } from '@agentmesh/bus';
 import { ObservabilityModule, SharedSingletons } from '@agentmesh/observability';
 import { AuthGuard } from './auth/auth.guard';
 import { AuthService } from './auth/auth.service';
+import { ChatConfigModule } from './chat-config/chat-config.module';
 import { SESSION_CONFIG, SessionController, SessionConfig } from './auth/session.controller';
+import { ChatsModule } from './chats/chats.module';
 import { ErrorFilter } from './http/error.filter';
 import { BodyValidationPipe } from './http/validation';
 import { OrganizationsController } from './organizations/organizations.controller';
@@ -20,6 +22,40 @@ import { TOKEN_CONFIG, TokenConfig, TokensService } from './tokens/tokens.servic
 import { TokensController } from './tokens/tokens.controller';
 import { UsersController } from './users/users.controller';
 import { UsersService } from './users/users.service';
+
+/**
+ * Secret columns' ciphers, global so feature modules (chat config, chats) can inject `Ciphers`:
+ * the configured keys are registered in dbcrypt_keys and checked against it at boot, so a wrong
+ * key list fails here, not on first read.
+ */
+@Global()
+@Module({})
+class CiphersModule {
+  static forRoot(cfg: ChatApiConfig, shared: SharedSingletons): DynamicModule {
+    return {
+      module: CiphersModule,
+      providers: [
+        {
+          provide: Ciphers,
+          inject: [DataSource],
+          useFactory: async (ds: DataSource) => {
+            const ciphers = new Ciphers(parseKeys(cfg.AGENTMESH_ENCRYPTION_KEYS), {
+              warnOnce: (msg) => shared.logger.warn(msg),
+            });
+            const { unconfigured } = await syncKeys(ds, ciphers);
+            if (unconfigured.length > 0)
+              shared.logger.warn(
+                { key_ids: unconfigured },
+                'database has active encryption keys that are not configured',
+              );
+            return ciphers;
+          },
+        },
+      ],
+      exports: [Ciphers],
+    };
+  }
+}
 
 @Module({})
 export class ChatApiModule {
@@ -42,10 +78,15 @@ export class ChatApiModule {
         ),
         BusModule.forRoot({
           nats: natsOptionsFrom('chat-api', cfg),
-          subscriptions: [],
-          streams: ['TELEMETRY'],
+          // config.changed: ChatConfigModule's ConfigEvents drops this replica's caches.
+          subscriptions: [{ kind: 'subject', subject: Subjects.configChanged }],
+          // TELEMETRY: first_user; CHAT_EVENTS: chat lifecycle events from the outbox.
+          streams: ['TELEMETRY', 'CHAT_EVENTS'],
           outbox: { enabled: true },
         }),
+        CiphersModule.forRoot(cfg, shared),
+        ChatConfigModule,
+        ChatsModule,
       ],
       controllers: [UsersController, SessionController, TokensController, OrganizationsController],
       providers: [
@@ -54,24 +95,6 @@ export class ChatApiModule {
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
         { provide: APP_PIPE, useClass: BodyValidationPipe },
-        {
-          // Secret columns' ciphers: the configured keys are registered in dbcrypt_keys and
-          // checked against it at boot, so a wrong key list fails here, not on first read.
-          provide: Ciphers,
-          inject: [DataSource],
-          useFactory: async (ds: DataSource) => {
-            const ciphers = new Ciphers(parseKeys(cfg.AGENTMESH_ENCRYPTION_KEYS), {
-              warnOnce: (msg) => shared.logger.warn(msg),
-            });
-            const { unconfigured } = await syncKeys(ds, ciphers);
-            if (unconfigured.length > 0)
-              shared.logger.warn(
-                { key_ids: unconfigured },
-                'database has active encryption keys that are not configured',
-              );
-            return ciphers;
-          },
-        },
         AuthService,
         UsersService,
         TokensService,

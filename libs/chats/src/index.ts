@@ -3,3 +3,9 @@
 // signals.
 export * from './chat-mapper';
 export * from './turn-persistence.service';
+export * from './chat-errors';
+export * from './chat-input';
+export * from './chat-prompts';
+export * from './chat-queries';
+export * from './chat-commands.service';
+export * from './chats-domain.module';

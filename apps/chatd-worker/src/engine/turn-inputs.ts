@@ -29,10 +29,11 @@ interface ConfigRow {
   api_key_key_id: string | null;
   base_url: string | null;
   provider_enabled: boolean | null;
+  central_api_key_enabled: boolean | null;
 }
 
 const CONFIG_SQL = `SELECT m.id, m.provider, m.model, m.context_limit, m.options, m.deleted,
-    p.api_key, p.api_key_key_id, p.base_url, p.enabled AS provider_enabled
+    p.api_key, p.api_key_key_id, p.base_url, p.enabled AS provider_enabled, p.central_api_key_enabled
   FROM chat_model_configs m LEFT JOIN chat_providers p ON p.provider = m.provider`;
 
 /** The chat's model config, or the default when it was deleted since. */
@@ -49,7 +50,9 @@ export async function loadTurnModel(
   if (row.provider_enabled === null)
     throw new TurnSetupError(`Chat provider "${row.provider}" is not configured.`);
   if (!row.provider_enabled) throw new TurnSetupError(`Chat provider "${row.provider}" is disabled.`);
-  const apiKey = row.api_key ? ciphers.decrypt(row.api_key, row.api_key_key_id) : undefined;
+  // The deployment's key is used only when the provider allows central keys (user keys: later).
+  const apiKey =
+    row.api_key && row.central_api_key_enabled ? ciphers.decrypt(row.api_key, row.api_key_key_id) : undefined;
   return {
     modelConfigId: row.id,
     provider: row.provider,
