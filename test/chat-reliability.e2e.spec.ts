@@ -47,6 +47,7 @@ describe('worker crash mid-stream', () => {
         CHATD_HEARTBEAT_INTERVAL: '300ms',
         CHATD_STALE_THRESHOLD: '2s',
         CHATD_FIRST_CHUNK_TIMEOUT: '5s',
+        CHATD_AUTO_TITLE: 'false',
       }),
     );
     procs.push(proc);

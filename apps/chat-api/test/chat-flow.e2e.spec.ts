@@ -53,6 +53,7 @@ describe('chat flow with workers', () => {
           HEALTH_PORT: String(port),
           CHATD_POLL_INTERVAL: '500ms',
           CHATD_HEARTBEAT_INTERVAL: '1s',
+          CHATD_AUTO_TITLE: 'false',
         }),
       );
       workers.push(w);

@@ -14,6 +14,7 @@ import { ObservabilityModule, SharedSingletons } from '@agentmesh/observability'
 import { ChatEngine, ENGINE_OPTIONS, EngineOptions } from './engine/chat-engine.service';
 import { LlmTurnRunner, TURN_OPTIONS, TurnOptions } from './engine/llm-turn-runner';
 import { RunningChats } from './engine/running-chats';
+import { TitleGenerator } from './engine/title-generator';
 import { TURN_RUNNER } from './engine/turn-runner';
 
 @Module({})
@@ -31,7 +32,10 @@ export class ChatdWorkerModule {
       heartbeatIntervalMs: cfg.CHATD_HEARTBEAT_INTERVAL,
       staleAfterMs: cfg.CHATD_STALE_THRESHOLD,
     };
-    const turn: TurnOptions = { firstChunkTimeoutMs: cfg.CHATD_FIRST_CHUNK_TIMEOUT };
+    const turn: TurnOptions = {
+      firstChunkTimeoutMs: cfg.CHATD_FIRST_CHUNK_TIMEOUT,
+      autoTitle: cfg.CHATD_AUTO_TITLE,
+    };
     shared.logger.info({ worker_id: workerId }, 'chatd worker identity');
     return {
       module: ChatdWorkerModule,
@@ -64,6 +68,7 @@ export class ChatdWorkerModule {
         },
         TurnPersistence,
         RunningChats,
+        TitleGenerator,
         LlmTurnRunner,
         { provide: TURN_RUNNER, useExisting: LlmTurnRunner },
         ChatEngine,

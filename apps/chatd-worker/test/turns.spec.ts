@@ -72,7 +72,11 @@ describe('chat turns', () => {
     const cfg = () =>
       loadConfig(
         chatdWorkerSchema,
-        appTestEnv(db.url, prefix, { CHATD_POLL_INTERVAL: '200ms', CHATD_FIRST_CHUNK_TIMEOUT: '2s' }),
+        appTestEnv(db.url, prefix, {
+          CHATD_POLL_INTERVAL: '200ms',
+          CHATD_FIRST_CHUNK_TIMEOUT: '2s',
+          CHATD_AUTO_TITLE: 'false',
+        }),
       );
     worker = await startApp(
       workerOptions('chatd-worker', chatdWorkerSchema, cfg, (c, shared) =>

@@ -121,6 +121,32 @@ export class TurnPersistence {
     };
   }
 
+  /**
+   * Sets a generated title unless the title changed meanwhile (a user's PATCH wins), with the
+   * title_change event in the same transaction. Returns whether it was written.
+   */
+  async setGeneratedTitle(chatId: string, expected: string, title: string): Promise<boolean> {
+    const written = await inTransaction(this.ds, async (em) => {
+      const [row] = await queryRows<ChatRow>(
+        em,
+        `UPDATE chats c SET title = $3, updated_at = now() WHERE c.id = $1 AND c.title = $2 RETURNING ${CHAT_COLUMNS}`,
+        [chatId, expected, title],
+      );
+      if (!row) return false;
+      await this.outbox.enqueue(
+        em,
+        Subjects.chatEvents,
+        { v: 1, kind: 'title_change', chat: toChat(row) },
+        `chat:${chatId}:title:${row.updated_at.toISOString()}`,
+        row.owner_id,
+        chatId,
+      );
+      return true;
+    });
+    if (written) this.outbox.kick();
+    return written;
+  }
+
   /** Stream events for every socket watching the chat (any replica). */
   publish(chatId: string, events: ChatStreamEvent[]): void {
     if (events.length > 0) this.bus.publish(Subjects.chatStream, { v: 1, events }, chatId);

@@ -204,6 +204,11 @@ const chatdOnlySchema = {
     defaultText: '5m',
     min: 1000,
   }),
+  CHATD_AUTO_TITLE: v.bool({
+    description: "Generate a title with a cheap model after a chat's first turn",
+    apps: ['chatd-worker'],
+    default: true,
+  }),
   CHATD_FIRST_CHUNK_TIMEOUT: v.duration({
     description: 'How long a model call may take to send its first chunk before it is retried (0 = no limit)',
     apps: ['chatd-worker'],

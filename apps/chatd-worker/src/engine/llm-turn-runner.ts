@@ -27,12 +27,14 @@ import {
   streamModel,
 } from '@agentmesh/llm';
 import { LOGGER, Metrics } from '@agentmesh/observability';
+import { TitleGenerator } from './title-generator';
 import { loadHistory, loadTurnModel, TurnModel, TurnSetupError } from './turn-inputs';
 import { TurnContext, TurnRunner } from './turn-runner';
 
 export const TURN_OPTIONS = Symbol('agentmesh.chatd.turnOptions');
 export interface TurnOptions {
   firstChunkTimeoutMs: number;
+  autoTitle: boolean;
 }
 
 /** Parts of the step in progress, replayable to sockets that connect mid-step. */
@@ -71,6 +73,7 @@ export class LlmTurnRunner implements TurnRunner {
     private readonly bus: BusService,
     private readonly persistence: TurnPersistence,
     private readonly ciphers: Ciphers,
+    private readonly titles: TitleGenerator,
     @Inject(TURN_OPTIONS) private readonly opts: TurnOptions,
     @Inject(LOGGER) private readonly logger: Logger,
     metrics: Metrics,
@@ -116,6 +119,7 @@ export class LlmTurnRunner implements TurnRunner {
       );
       if (saved === 'lost') return;
       await this.finish(chat.id, workerId, { status: 'waiting' });
+      if (outcome.kind === 'done' && this.opts.autoTitle) await this.titles.maybeGenerate(chat.id, model);
     } finally {
       bufferSub.unsubscribe();
     }
