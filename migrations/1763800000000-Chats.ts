@@ -136,7 +136,7 @@ export class Chats1763800000000 implements MigrationInterface {
         client_type chat_client_type NOT NULL DEFAULT 'api',
         CONSTRAINT chats_labels_is_object CHECK (jsonb_typeof(labels) = 'object'),
         CONSTRAINT chats_pin_order_check CHECK (pin_order >= 0)
-      );
+      ) WITH (fillfactor = 80); -- room on each page so heartbeats stay HOT updates
       CREATE INDEX idx_chats_labels ON chats USING gin (labels);
       CREATE INDEX idx_chats_pending ON chats (status) WHERE status = 'pending';
       -- Stale-chat recovery scans running chats only; indexing status (not heartbeat_at) keeps

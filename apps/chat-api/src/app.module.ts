@@ -14,6 +14,7 @@ import { AuthService } from './auth/auth.service';
 import { ChatConfigModule } from './chat-config/chat-config.module';
 import { SESSION_CONFIG, SessionController, SessionConfig } from './auth/session.controller';
 import { ChatsModule } from './chats/chats.module';
+import { ChatStreamModule } from './chat-stream';
 import { ErrorFilter } from './http/error.filter';
 import { BodyValidationPipe } from './http/validation';
 import { OrganizationsController } from './organizations/organizations.controller';
@@ -87,6 +88,7 @@ export class ChatApiModule {
         CiphersModule.forRoot(cfg, shared),
         ChatConfigModule,
         ChatsModule,
+        ChatStreamModule,
       ],
       controllers: [UsersController, SessionController, TokensController, OrganizationsController],
       providers: [

@@ -4,6 +4,7 @@ import { ChatApiConfig, chatApiSchema } from '@agentmesh/config';
 import { BootstrapOptions } from '@agentmesh/observability';
 import { ChatApiModule } from './app.module';
 import { installRequestGuards } from './http/request-guard';
+import { installChatSockets } from './chat-stream';
 
 export const CHAT_API_BODY_LIMIT = 1024 * 1024;
 
@@ -19,8 +20,10 @@ export function chatApiOptions(loadConfig: () => ChatApiConfig): BootstrapOption
     gracePeriodMs: (cfg) => cfg.SHUTDOWN_GRACE_PERIOD,
     bodyLimit: CHAT_API_BODY_LIMIT,
     trustProxy: (cfg) => cfg.TRUST_PROXY,
-    configure: (app) => {
+    configure: async (app, _cfg, logger) => {
       installRequestGuards(app.getHttpAdapter().getInstance());
+      // WebSocket routes (stream, watch): registered before Nest adds its routes and 404 handler.
+      await installChatSockets(app, logger);
       const doc = SwaggerModule.createDocument(
         app,
         new DocumentBuilder()

@@ -14,7 +14,10 @@ export async function inTransaction<T>(
   const retries = opts.retries ?? 3;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await ds.transaction(opts.isolation ?? 'READ COMMITTED', fn);
+      // READ COMMITTED is the server default: naming it would cost an extra SET per transaction.
+      return await (opts.isolation && opts.isolation !== 'READ COMMITTED'
+        ? ds.transaction(opts.isolation, fn)
+        : ds.transaction(fn));
     } catch (e) {
       const code = pgErrorCode(e);
       if (attempt < retries && code && RETRYABLE.has(code)) continue;

@@ -9,5 +9,7 @@ import { ChatsService } from './chats.service';
   imports: [ChatsDomainModule, ChatConfigModule],
   controllers: [ChatsController],
   providers: [ChatsService],
+  // The stream socket authorizes its chat with ChatsService.load, like every chat route.
+  exports: [ChatsService],
 })
 export class ChatsModule {}

@@ -1,0 +1,36 @@
+// GET /chats/watch after the upgrade: the caller's own chats' lifecycle events (created,
+// deleted, status/title/diff changes, action_required), one `{kind, chat, tool_calls?}` per
+// frame, live from the owner's CHAT_EVENTS subjects. Nothing is replayed: a client lists its
+// chats over HTTP after connecting.
+import { Inject, Injectable } from '@nestjs/common';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import { LOGGER } from '@agentmesh/observability';
+import { AuthContext } from '../auth/auth.types';
+import { ChatWatchHub } from './chat-watch-hub';
+import { NatsGaps } from './nats-gaps';
+import { CloseCodes } from './socket-channel';
+import { SocketRegistry } from './socket-registry';
+
+@Injectable()
+export class ChatWatchService {
+  constructor(
+    private readonly hub: ChatWatchHub,
+    private readonly gaps: NatsGaps,
+    private readonly registry: SocketRegistry,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  open(ws: WebSocket, auth: AuthContext): void {
+    const log = this.logger.child({ user_id: auth.userId, socket: 'watch' });
+    const channel = this.registry.track(ws, 'watch', log);
+    const stopListening = this.hub.listen(auth.userId, (frame) => channel.send([frame]));
+    const stopGaps = this.gaps.onGap(() =>
+      channel.close(CloseCodes.serviceRestart, 'live events may have been missed; reconnect'),
+    );
+    channel.onClose(() => {
+      stopListening();
+      stopGaps();
+    });
+  }
+}

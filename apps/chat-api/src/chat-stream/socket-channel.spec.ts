@@ -1,0 +1,125 @@
+// SocketChannel against a fake socket: keepalive pings and dropping a silent peer,
+// backpressure, close handlers run once.
+import { EventEmitter } from 'node:events';
+import pino from 'pino';
+import type { WebSocket } from 'ws';
+import { SocketChannel } from './socket-channel';
+
+class FakeSocket extends EventEmitter {
+  readonly OPEN = 1;
+  readonly CONNECTING = 0;
+  readyState = 1;
+  bufferedAmount = 0;
+  sent: string[] = [];
+  pings = 0;
+  terminated = 0;
+  closedWith?: [number, string];
+  private writes: (() => void)[] = [];
+  send(data: string, cb?: () => void) {
+    this.sent.push(data);
+    this.bufferedAmount += data.length;
+    if (cb) this.writes.push(cb);
+  }
+  /** The kernel took everything: write callbacks fire. */
+  flush() {
+    this.bufferedAmount = 0;
+    for (const cb of this.writes.splice(0)) cb();
+  }
+  ping() {
+    this.pings++;
+  }
+  terminate() {
+    this.terminated++;
+    if (this.readyState !== 3) {
+      this.readyState = 3;
+      this.emit('close', 1006, Buffer.alloc(0));
+    }
+  }
+  close(code: number, reason: string) {
+    this.closedWith = [code, reason];
+    this.readyState = 2;
+  }
+}
+
+const logger = pino({ level: 'silent' });
+const opts = { pingIntervalMs: 1000, maxBufferedBytes: 100, closeTimeoutMs: 500 };
+
+function channel() {
+  const ws = new FakeSocket();
+  return { ws, ch: new SocketChannel(ws as unknown as WebSocket, opts, logger) };
+}
+
+afterEach(() => jest.useRealTimers());
+
+it('pings every interval and drops a peer that did not answer the previous ping', () => {
+  jest.useFakeTimers();
+  const { ws } = channel();
+  jest.advanceTimersByTime(1000);
+  expect(ws.pings).toBe(1);
+  ws.emit('pong');
+  jest.advanceTimersByTime(1000);
+  expect(ws.pings).toBe(2);
+  expect(ws.terminated).toBe(0);
+  jest.advanceTimersByTime(1000);
+  expect(ws.terminated).toBe(1);
+});
+
+it('drops a client that leaves more than the limit unread', () => {
+  const { ws, ch } = channel();
+  ch.send(['x'.repeat(60)]);
+  expect(ws.terminated).toBe(0);
+  ch.send(['y'.repeat(60)]);
+  expect(ws.terminated).toBe(1);
+  expect(ch.closed).toBe(true);
+  ch.send(['z']);
+  expect(ws.sent).toHaveLength(2);
+});
+
+it('runs the close handlers once, in order, and then settles done', async () => {
+  const { ws, ch } = channel();
+  const calls: string[] = [];
+  ch.onClose(() => void calls.push('a'));
+  ch.onClose(async () => {
+    calls.push('b');
+    throw new Error('logged, not fatal');
+  });
+  ch.onClose(() => void calls.push('c'));
+  ch.close(1001, 'bye');
+  expect(ws.closedWith).toEqual([1001, 'bye']);
+  ws.emit('close', 1001, Buffer.from('bye'));
+  ws.emit('close', 1001, Buffer.from('bye'));
+  await ch.done;
+  expect(calls).toEqual(['a', 'b', 'c']);
+});
+
+it('destroys the socket when the close handshake does not finish in time', () => {
+  jest.useFakeTimers();
+  const { ws, ch } = channel();
+  ch.close(1000, 'done');
+  expect(ws.terminated).toBe(0);
+  jest.advanceTimersByTime(500);
+  expect(ws.terminated).toBe(1);
+});
+
+it('paces a large send by the socket writes instead of dropping the client', async () => {
+  const { ws, ch } = channel();
+  const frames = Array.from({ length: 5 }, (_, i) => `${i}`.repeat(60));
+  const sending = ch.sendPaced(frames);
+  await new Promise((r) => setImmediate(r));
+  expect(ws.sent).toHaveLength(2); // over the limit after two frames: waiting for the writes
+  ws.flush();
+  await new Promise((r) => setImmediate(r));
+  expect(ws.sent).toHaveLength(4);
+  ws.flush();
+  await sending;
+  expect(ws.sent).toEqual(frames);
+  expect(ws.terminated).toBe(0);
+});
+
+it('stops a paced send when the socket closes', async () => {
+  const { ws, ch } = channel();
+  const sending = ch.sendPaced(['a'.repeat(150), 'b', 'c']);
+  ws.terminate();
+  await sending;
+  expect(ws.sent).toEqual(['a'.repeat(150)]);
+});

@@ -1,0 +1,87 @@
+// Postgres reads and writes of the stream socket: the snapshot (status, owning worker, the
+// visible messages after `after_id` in ascending order, the queue) read in one REPEATABLE
+// READ transaction so the three agree (a promoted queue entry is in exactly one of them),
+// and the read cursor (`chats.last_read_message_id`) moved to the newest message.
+import type { ChatMessage, ChatQueuedMessage, ChatStatus } from '@agentmesh/contracts';
+import { listQueuedMessages, toChatMessage } from '@agentmesh/chats';
+import { inTransaction, queryRows } from '@agentmesh/db';
+import type { ChatMessageRecord } from '@agentmesh/entities';
+import type { DataSource } from 'typeorm';
+
+export interface StreamSnapshotState {
+  status: ChatStatus;
+  workerId: string | null;
+  messages: ChatMessage[];
+  queue: ChatQueuedMessage[];
+}
+
+const COLUMNS = `id, chat_id, model_config_id, created_at, role, content, visibility, input_tokens,
+  output_tokens, total_tokens, reasoning_tokens, cache_creation_tokens, cache_read_tokens, context_limit,
+  compressed, created_by, content_version, total_cost_micros, runtime_ms, deleted, provider_response_id`;
+
+const BIGINTS = [
+  'id',
+  'input_tokens',
+  'output_tokens',
+  'total_tokens',
+  'reasoning_tokens',
+  'cache_creation_tokens',
+  'cache_read_tokens',
+  'context_limit',
+  'total_cost_micros',
+  'runtime_ms',
+] as const;
+
+function toRecord(row: Record<string, unknown>): ChatMessageRecord {
+  const out = { ...row };
+  for (const f of BIGINTS) out[f] = row[f] == null ? null : Number(row[f]);
+  return out as unknown as ChatMessageRecord;
+}
+
+/** The snapshot of a chat for a socket; undefined when the chat no longer exists. */
+export async function readStreamSnapshot(
+  ds: DataSource,
+  chatId: string,
+  afterId: number,
+): Promise<StreamSnapshotState | undefined> {
+  return inTransaction(
+    ds,
+    async (em) => {
+      const [chat] = await queryRows<{ status: ChatStatus; worker_id: string | null }>(
+        em,
+        `SELECT status, worker_id FROM chats WHERE id = $1::uuid`,
+        [chatId],
+      );
+      if (!chat) return undefined;
+      const rows = await queryRows<Record<string, unknown>>(
+        em,
+        `SELECT ${COLUMNS} FROM chat_messages
+          WHERE chat_id = $1::uuid AND NOT deleted AND visibility IN ('user', 'both') AND id > $2::bigint
+          ORDER BY id`,
+        [chatId, afterId],
+      );
+      return {
+        status: chat.status,
+        workerId: chat.worker_id,
+        messages: rows.map((r) => toChatMessage(toRecord(r))),
+        queue: await listQueuedMessages(em, chatId),
+      };
+    },
+    { isolation: 'REPEATABLE READ' },
+  );
+}
+
+/**
+ * Marks the chat read by its owner: the cursor moves to the newest live message (no write
+ * when it is already there). Only the owner's own sockets move it — it is the owner's
+ * unread flag.
+ */
+export async function markChatRead(ds: DataSource, chatId: string, ownerId: string): Promise<void> {
+  await ds.query(
+    `UPDATE chats c SET last_read_message_id = m.newest
+       FROM (SELECT max(id) AS newest FROM chat_messages WHERE chat_id = $1::uuid AND NOT deleted) m
+      WHERE c.id = $1::uuid AND c.owner_id = $2::uuid AND m.newest IS NOT NULL
+        AND c.last_read_message_id IS DISTINCT FROM m.newest`,
+    [chatId, ownerId],
+  );
+}
