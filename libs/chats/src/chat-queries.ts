@@ -4,6 +4,7 @@
 import type { Chat, ChatMessagePart, ChatQueuedMessage } from '@agentmesh/contracts';
 import { wireTime } from '@agentmesh/contracts';
 import { queryRows } from '@agentmesh/db';
+import { CHAT_MESSAGE_COLUMNS, toChatMessageRecord } from '@agentmesh/entities';
 import type { ChatMessageRecord, Db } from '@agentmesh/entities';
 import { CHAT_COLUMNS, ChatRow, toChat, toWirePart } from './chat-mapper';
 
@@ -121,29 +122,6 @@ export async function chatWithChildren(db: Db, row: ChatReadRow): Promise<Chat> 
   return toChat(row, { hasUnread: row.has_unread, children: children.get(row.id) ?? [] });
 }
 
-const MESSAGE_COLUMNS = `id, chat_id, model_config_id, created_at, role, content, visibility, input_tokens,
-  output_tokens, total_tokens, reasoning_tokens, cache_creation_tokens, cache_read_tokens, context_limit,
-  compressed, created_by, content_version, total_cost_micros, runtime_ms, deleted, provider_response_id`;
-
-const BIGINTS = [
-  'id',
-  'input_tokens',
-  'output_tokens',
-  'total_tokens',
-  'reasoning_tokens',
-  'cache_creation_tokens',
-  'cache_read_tokens',
-  'context_limit',
-  'total_cost_micros',
-  'runtime_ms',
-] as const;
-
-function toMessageRecord(row: Record<string, unknown>): ChatMessageRecord {
-  const out = { ...row };
-  for (const f of BIGINTS) out[f] = row[f] == null ? null : Number(row[f]);
-  return out as unknown as ChatMessageRecord;
-}
-
 /**
  * A page of the messages a user sees (not deleted, visibility user or both), newest first;
  * `beforeId` continues below the oldest message of the previous page.
@@ -161,13 +139,13 @@ export async function listVisibleMessages(
   }
   const rows = await queryRows<Record<string, unknown>>(
     db,
-    `SELECT ${MESSAGE_COLUMNS} FROM chat_messages
+    `SELECT ${CHAT_MESSAGE_COLUMNS} FROM chat_messages
       WHERE chat_id = $1::uuid AND NOT deleted AND visibility IN ('user', 'both')${before}
       ORDER BY id DESC
       LIMIT $2`,
     params,
   );
-  return { messages: rows.slice(0, opts.limit).map(toMessageRecord), hasMore: rows.length > opts.limit };
+  return { messages: rows.slice(0, opts.limit).map(toChatMessageRecord), hasMore: rows.length > opts.limit };
 }
 
 export interface QueuedMessageRow {

@@ -5,7 +5,7 @@
 import type { ChatMessage, ChatQueuedMessage, ChatStatus } from '@agentmesh/contracts';
 import { listQueuedMessages, toChatMessage } from '@agentmesh/chats';
 import { inTransaction, queryRows } from '@agentmesh/db';
-import type { ChatMessageRecord } from '@agentmesh/entities';
+import { CHAT_MESSAGE_COLUMNS, toChatMessageRecord } from '@agentmesh/entities';
 import type { DataSource } from 'typeorm';
 
 export interface StreamSnapshotState {
@@ -13,29 +13,6 @@ export interface StreamSnapshotState {
   workerId: string | null;
   messages: ChatMessage[];
   queue: ChatQueuedMessage[];
-}
-
-const COLUMNS = `id, chat_id, model_config_id, created_at, role, content, visibility, input_tokens,
-  output_tokens, total_tokens, reasoning_tokens, cache_creation_tokens, cache_read_tokens, context_limit,
-  compressed, created_by, content_version, total_cost_micros, runtime_ms, deleted, provider_response_id`;
-
-const BIGINTS = [
-  'id',
-  'input_tokens',
-  'output_tokens',
-  'total_tokens',
-  'reasoning_tokens',
-  'cache_creation_tokens',
-  'cache_read_tokens',
-  'context_limit',
-  'total_cost_micros',
-  'runtime_ms',
-] as const;
-
-function toRecord(row: Record<string, unknown>): ChatMessageRecord {
-  const out = { ...row };
-  for (const f of BIGINTS) out[f] = row[f] == null ? null : Number(row[f]);
-  return out as unknown as ChatMessageRecord;
 }
 
 /** The snapshot of a chat for a socket; undefined when the chat no longer exists. */
@@ -55,7 +32,7 @@ export async function readStreamSnapshot(
       if (!chat) return undefined;
       const rows = await queryRows<Record<string, unknown>>(
         em,
-        `SELECT ${COLUMNS} FROM chat_messages
+        `SELECT ${CHAT_MESSAGE_COLUMNS} FROM chat_messages
           WHERE chat_id = $1::uuid AND NOT deleted AND visibility IN ('user', 'both') AND id > $2::bigint
           ORDER BY id`,
         [chatId, afterId],
@@ -63,7 +40,7 @@ export async function readStreamSnapshot(
       return {
         status: chat.status,
         workerId: chat.worker_id,
-        messages: rows.map((r) => toChatMessage(toRecord(r))),
+        messages: rows.map((r) => toChatMessage(toChatMessageRecord(r))),
         queue: await listQueuedMessages(em, chatId),
       };
     },

@@ -76,13 +76,15 @@ const BIGINT_FIELDS = [
 type RawMessageRow = Omit<ChatMessageRecord, (typeof BIGINT_FIELDS)[number]> &
   Record<(typeof BIGINT_FIELDS)[number], string | null>;
 
-function toRecord(row: RawMessageRow): ChatMessageRecord {
+/** A raw `chat_messages` row (bigint columns as strings) as a record with numbers. */
+export function toChatMessageRecord(row: RawMessageRow | Record<string, unknown>): ChatMessageRecord {
   const out = { ...row } as unknown as Record<string, unknown>;
-  for (const f of BIGINT_FIELDS) out[f] = row[f] == null ? null : Number(row[f]);
+  for (const f of BIGINT_FIELDS) out[f] = out[f] == null ? null : Number(out[f]);
   return out as unknown as ChatMessageRecord;
 }
 
-const MESSAGE_COLUMNS = `id, chat_id, model_config_id, created_at, role, content, visibility, input_tokens,
+/** Every column of `chat_messages`, in the order ChatMessageRecord lists them. */
+export const CHAT_MESSAGE_COLUMNS = `id, chat_id, model_config_id, created_at, role, content, visibility, input_tokens,
   output_tokens, total_tokens, reasoning_tokens, cache_creation_tokens, cache_read_tokens, context_limit,
   compressed, created_by, content_version, total_cost_micros, runtime_ms, deleted, provider_response_id`;
 
@@ -111,7 +113,7 @@ const INSERT_MESSAGES = `
            NULLIF(provider_response_id, ''), content_version, compressed
       FROM input
      ORDER BY ord
-    RETURNING ${MESSAGE_COLUMNS}
+    RETURNING ${CHAT_MESSAGE_COLUMNS}
   ),
   touched AS (
     UPDATE chats
@@ -122,7 +124,7 @@ const INSERT_MESSAGES = `
      WHERE id = $1::uuid
     RETURNING id
   )
-  SELECT ${MESSAGE_COLUMNS} FROM inserted ORDER BY id`;
+  SELECT ${CHAT_MESSAGE_COLUMNS} FROM inserted ORDER BY id`;
 
 /**
  * Inserts a batch of messages into a chat in one statement and returns them in input order
@@ -158,7 +160,7 @@ export async function insertChatMessages(
     col((r) => r.compressed ?? false),
   ];
   const inserted = await queryRows<RawMessageRow>(db, INSERT_MESSAGES, params);
-  return inserted.map(toRecord);
+  return inserted.map(toChatMessageRecord);
 }
 
 export interface ChatMessagePage {
@@ -186,14 +188,14 @@ export async function listChatMessages(
   }
   const rows = await queryRows<RawMessageRow>(
     db,
-    `SELECT ${MESSAGE_COLUMNS} FROM chat_messages
+    `SELECT ${CHAT_MESSAGE_COLUMNS} FROM chat_messages
       WHERE chat_id = $1::uuid AND NOT deleted${before}
       ORDER BY id DESC
       LIMIT $2`,
     params,
   );
   const hasMore = rows.length > opts.limit;
-  return { messages: rows.slice(0, opts.limit).map(toRecord), hasMore };
+  return { messages: rows.slice(0, opts.limit).map(toChatMessageRecord), hasMore };
 }
 
 /**
