@@ -5,6 +5,7 @@
 // - finishTurn: the final status, promoting the next queued message when the chat becomes
 //   waiting, with the status_change event written to the outbox in the same transaction.
 // After commit the stream events go out on `{p}.chat.{id}.stream` for every socket.
+import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { ChatStatus, ChatStreamEvent } from '@agentmesh/contracts';
@@ -12,6 +13,7 @@ import { BusService, OutboxService, Subjects } from '@agentmesh/bus';
 import { inTransaction, queryRows } from '@agentmesh/db';
 import { ChatMessageRecord, insertChatMessages, NewChatMessage } from '@agentmesh/entities';
 import { CHAT_COLUMNS, ChatRow, toChat, toChatMessage } from './chat-mapper';
+import { listQueuedMessages } from './chat-queries';
 
 export type TurnOutcome =
   { status: 'waiting' } | { status: 'pending' } | { status: 'error'; lastError: string };
@@ -39,7 +41,10 @@ export class TurnPersistence {
   ): Promise<ChatMessageRecord[] | undefined> {
     const saved = await inTransaction(this.ds, async (em) => {
       const chat = await lockChat(em, chatId);
-      if (!chat || (chat.worker_id !== workerId && chat.status !== 'waiting')) return undefined;
+      // Only the owning worker writes, while running or after an interrupt (which keeps the
+      // worker id). An edit, a steal or another worker's finished turn makes this a no-op.
+      if (!chat || chat.worker_id !== workerId || (chat.status !== 'running' && chat.status !== 'waiting'))
+        return undefined;
       return insertChatMessages(em, chatId, rows);
     });
     if (saved?.length)
@@ -54,14 +59,12 @@ export class TurnPersistence {
     const result = await inTransaction(this.ds, async (em) => {
       const chat = await lockChat(em, chatId);
       if (!chat) return { applied: false as const };
-      // Another worker runs it now, or an edit handed it back to pending: not ours to touch.
-      if (
-        (chat.status === 'running' && chat.worker_id !== workerId) ||
-        (chat.status === 'pending' && chat.worker_id === null)
-      ) {
-        return { applied: false as const };
-      }
-      let status: ChatStatus = outcome.status;
+      // Not ours any more (another worker, an edit, a recovery): nothing to touch.
+      if (chat.worker_id !== workerId) return { applied: false as const };
+      // Handing back on shutdown applies only to a running turn: an interrupted (waiting)
+      // chat stays waiting instead of being redone.
+      let status: ChatStatus =
+        outcome.status === 'pending' && chat.status !== 'running' ? 'waiting' : outcome.status;
       let promoted: ChatMessageRecord | undefined;
       if (status === 'waiting' && !chat.archived) {
         const [next] = await queryRows<{ content: unknown[]; model_config_id: string | null }>(
@@ -83,6 +86,7 @@ export class TurnPersistence {
           status = 'pending';
         }
       }
+      const queue = promoted ? await listQueuedMessages(em, chatId) : undefined;
       const [row] = await queryRows<ChatRow>(
         em,
         `UPDATE chats c SET status = $2, last_error = $3, worker_id = NULL, updated_at = now()
@@ -93,17 +97,19 @@ export class TurnPersistence {
         em,
         Subjects.chatEvents,
         { v: 1, kind: 'status_change', chat: toChat(row) },
-        `chat:${chatId}:status:${row.updated_at.toISOString()}`,
+        `chat:${chatId}:status:${randomUUID()}`,
         row.owner_id,
         chatId,
       );
-      return { applied: true as const, status, promoted, queueChanged: Boolean(promoted), row };
+      return { applied: true as const, status, promoted, queue, row };
     });
     if (!result.applied) return { applied: false };
     this.outbox.kick();
     const events: ChatStreamEvent[] = [];
-    if (result.promoted)
+    if (result.promoted) {
       events.push({ type: 'message', chat_id: chatId, message: toChatMessage(result.promoted) });
+      events.push({ type: 'queue_update', chat_id: chatId, queued_messages: result.queue ?? [] });
+    }
     events.push({ type: 'status', chat_id: chatId, status: { status: result.status } });
     if (outcome.status === 'error') {
       events.push({
@@ -129,7 +135,7 @@ export class TurnPersistence {
     const written = await inTransaction(this.ds, async (em) => {
       const [row] = await queryRows<ChatRow>(
         em,
-        `UPDATE chats c SET title = $3, updated_at = now() WHERE c.id = $1 AND c.title = $2 RETURNING ${CHAT_COLUMNS}`,
+        `UPDATE chats c SET title = $3 WHERE c.id = $1 AND c.title = $2 RETURNING ${CHAT_COLUMNS}`,
         [chatId, expected, title],
       );
       if (!row) return false;
@@ -137,7 +143,7 @@ export class TurnPersistence {
         em,
         Subjects.chatEvents,
         { v: 1, kind: 'title_change', chat: toChat(row) },
-        `chat:${chatId}:title:${row.updated_at.toISOString()}`,
+        `chat:${chatId}:title:${randomUUID()}`,
         row.owner_id,
         chatId,
       );
@@ -147,9 +153,18 @@ export class TurnPersistence {
     return written;
   }
 
-  /** Stream events for every socket watching the chat (any replica). */
+  /**
+   * Stream events for every socket watching the chat (any replica). Best effort: the rows are
+   * committed, and sockets resync from Postgres, so a publish failure (NATS down) must not
+   * fail the caller.
+   */
   publish(chatId: string, events: ChatStreamEvent[]): void {
-    if (events.length > 0) this.bus.publish(Subjects.chatStream, { v: 1, events }, chatId);
+    if (events.length === 0) return;
+    try {
+      this.bus.publish(Subjects.chatStream, { v: 1, events }, chatId);
+    } catch {
+      // Sockets reconnect with after_id when NATS comes back (chat-api closes them on reconnect).
+    }
   }
 }
 

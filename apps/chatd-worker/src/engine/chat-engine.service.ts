@@ -27,6 +27,8 @@ export const ENGINE_OPTIONS = Symbol('agentmesh.chatd.engineOptions');
 @Injectable()
 export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private timers: NodeJS.Timeout[] = [];
+  private heartbeatTimer?: NodeJS.Timeout;
+  private beating = false;
   private control?: Subscription;
   private acquiring?: Promise<void>;
   private acquireAgain = false;
@@ -76,7 +78,8 @@ export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShut
       { args: [this.opts.workerId], onError: (e) => this.logger.warn({ err: e }, 'control signal failed') },
     );
     every(this.opts.pollIntervalMs, () => this.acquire());
-    every(this.opts.heartbeatIntervalMs, () => this.heartbeat());
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.opts.heartbeatIntervalMs);
+    this.heartbeatTimer.unref();
     every(Math.max(1000, Math.floor(this.opts.staleAfterMs / 5)), () => this.recover());
     void this.recover().then(() => this.acquire());
   }
@@ -106,7 +109,12 @@ export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShut
       if (this.stopping || free <= 0) return;
       let claimed;
       try {
-        claimed = await acquireChats(this.ds, this.opts.workerId, Math.min(free, this.opts.acquireBatch));
+        claimed = await acquireChats(
+          this.ds,
+          this.opts.workerId,
+          Math.min(free, this.opts.acquireBatch),
+          this.chats.ids(),
+        );
       } catch (e) {
         this.logger.error({ err: e }, 'acquire failed');
         return;
@@ -135,20 +143,31 @@ export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShut
 
   /** One statement for all running chats; cancels those no longer ours. */
   async heartbeat(): Promise<void> {
-    const ids = this.chats.ids();
-    if (ids.length === 0) return;
+    // A slow tick must not overlap the next one.
+    if (this.beating) return;
+    const running = this.chats.snapshot();
+    if (running.length === 0) return;
+    this.beating = true;
     const end = this.heartbeatDuration.startTimer();
     try {
-      const alive = new Set(await heartbeatChats(this.ds, this.opts.workerId, ids));
-      for (const id of ids) {
-        if (!alive.has(id) && this.chats.abort(id, 'stolen')) {
+      const alive = new Set(
+        await heartbeatChats(
+          this.ds,
+          this.opts.workerId,
+          running.map((r) => r.chatId),
+        ),
+      );
+      for (const { chatId, handle } of running) {
+        // Only the turn seen before the statement: a newer turn of the same chat is not lost.
+        if (!alive.has(chatId) && this.chats.abortIfCurrent(chatId, handle, 'stolen')) {
           this.lost.inc();
-          this.logger.warn({ chat_id: id }, 'lost ownership of chat; cancelling its turn');
+          this.logger.warn({ chat_id: chatId }, 'lost ownership of chat; cancelling its turn');
         }
       }
     } catch (e) {
       this.logger.error({ err: e }, 'heartbeat failed');
     } finally {
+      this.beating = false;
       end();
     }
   }
@@ -172,7 +191,9 @@ export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShut
     for (const t of this.timers) clearInterval(t);
     await this.acquiring;
     this.chats.abortAll('shutdown');
+    // Keep heartbeating while turns wind down, so no other replica takes them meanwhile.
     await this.chats.settled();
+    clearInterval(this.heartbeatTimer);
     // The runner hands chats back itself; this catches any it could not.
     const released = await releaseChats(this.ds, this.opts.workerId).catch(() => []);
     if (released.length > 0) {

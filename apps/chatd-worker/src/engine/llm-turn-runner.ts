@@ -86,43 +86,60 @@ export class LlmTurnRunner implements TurnRunner {
     const buffer = new StepBuffer(chat.id);
     const bufferSub = this.serveBuffer(chat.id, workerId, buffer);
     try {
-      this.persistence.publish(chat.id, [
-        { type: 'status', chat_id: chat.id, status: { status: 'running' } },
-      ]);
-      let model: TurnModel;
-      try {
-        model = await loadTurnModel(this.ds, this.ciphers, chat.last_model_config_id);
-      } catch (e) {
-        if (!(e instanceof TurnSetupError)) throw e;
-        await this.finish(chat.id, workerId, { status: 'error', lastError: e.message });
-        return;
-      }
-      const started = Date.now();
-      const outcome = await this.streamWithRetries(chat.id, model, buffer, signal);
-      if (outcome.kind === 'aborted' && signal.reason === 'shutdown') {
-        // Hand the chat back untouched: another worker redoes the step from the start.
-        await this.finish(chat.id, workerId, { status: 'pending' });
-        return;
-      }
-      if (outcome.kind === 'failed') {
-        await this.finish(chat.id, workerId, { status: 'error', lastError: outcome.error.message });
-        return;
-      }
-      // Completed, or interrupted/stolen with a partial answer: persist what we have; the
-      // ownership check decides whether it lands.
-      const saved = await this.persistAssistant(
-        chat.id,
-        workerId,
-        model,
-        outcome.content,
-        Date.now() - started,
+      await this.runTurn(chat, workerId, signal, buffer);
+    } catch (e) {
+      // Anything unexpected ends the turn in error now instead of leaving the chat running
+      // until the stale sweep (which would retry a deterministic failure forever).
+      this.logger.error({ err: e, chat_id: chat.id }, 'turn failed unexpectedly');
+      await this.finish(chat.id, workerId, {
+        status: 'error',
+        lastError: 'The turn failed unexpectedly.',
+      }).catch((err: unknown) =>
+        this.logger.error({ err, chat_id: chat.id }, 'could not record the failed turn'),
       );
-      if (saved === 'lost') return;
-      await this.finish(chat.id, workerId, { status: 'waiting' });
-      if (outcome.kind === 'done' && this.opts.autoTitle) await this.titles.maybeGenerate(chat.id, model);
     } finally {
       bufferSub.unsubscribe();
     }
+  }
+
+  private async runTurn(
+    chat: TurnContext['chat'],
+    workerId: string,
+    signal: AbortSignal,
+    buffer: StepBuffer,
+  ): Promise<void> {
+    this.persistence.publish(chat.id, [{ type: 'status', chat_id: chat.id, status: { status: 'running' } }]);
+    let model: TurnModel;
+    try {
+      model = await loadTurnModel(this.ds, this.ciphers, chat.last_model_config_id);
+    } catch (e) {
+      if (!(e instanceof TurnSetupError)) throw e;
+      await this.finish(chat.id, workerId, { status: 'error', lastError: e.message });
+      return;
+    }
+    const started = Date.now();
+    const outcome = await this.streamWithRetries(chat.id, model, buffer, signal);
+    if (outcome.kind === 'aborted' && signal.reason === 'shutdown') {
+      // Hand the chat back untouched: another worker redoes the step from the start.
+      await this.finish(chat.id, workerId, { status: 'pending' });
+      return;
+    }
+    if (outcome.kind === 'failed') {
+      await this.finish(chat.id, workerId, { status: 'error', lastError: outcome.error.message });
+      return;
+    }
+    // Completed, or interrupted/stolen with a partial answer: persist what we have; the
+    // ownership check decides whether it lands.
+    const saved = await this.persistAssistant(
+      chat.id,
+      workerId,
+      model,
+      outcome.content,
+      Date.now() - started,
+    );
+    if (saved === 'lost') return;
+    await this.finish(chat.id, workerId, { status: 'waiting' });
+    if (outcome.kind === 'done' && this.opts.autoTitle) await this.titles.maybeGenerate(chat.id, model);
   }
 
   private async streamWithRetries(
@@ -133,6 +150,8 @@ export class LlmTurnRunner implements TurnRunner {
   ): Promise<
     { kind: 'done' | 'aborted'; content: LlmStepContent } | { kind: 'failed'; error: ClassifiedLlmError }
   > {
+    // Loaded once, outside the retry loop: a database error is not a model failure.
+    const history = await loadHistory(this.ds, chatId);
     for (let attempt = 1; ; attempt++) {
       const acc = new StepAccumulator();
       try {
@@ -142,7 +161,7 @@ export class LlmTurnRunner implements TurnRunner {
             model.model,
           ),
           provider: model.provider,
-          ...(await loadHistory(this.ds, chatId)),
+          ...history,
           settings: callSettingsFromConfig(model.provider, model.options),
           abortSignal: signal,
           firstChunkTimeoutMs: this.opts.firstChunkTimeoutMs,
@@ -181,7 +200,9 @@ export class LlmTurnRunner implements TurnRunner {
           { chat_id: chatId, attempt, delay_ms: delay, kind: error.kind },
           'model call failed; retrying',
         );
-        if (!(await sleep(delay, signal))) return { kind: 'aborted', content: acc.content() };
+        // Aborted during the backoff: the failed attempt's output was already discarded.
+        if (!(await sleep(delay, signal)))
+          return { kind: 'aborted', content: new StepAccumulator().content() };
       }
     }
   }

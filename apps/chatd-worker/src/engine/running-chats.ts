@@ -24,14 +24,31 @@ export class RunningChats {
     return this.chats.has(chatId);
   }
 
-  /** Registers a turn; it is removed when `run` settles, then `onDone` runs (capacity is free). */
-  start(chatId: string, run: (signal: AbortSignal) => Promise<void>, onDone?: () => void): void {
+  /**
+   * Registers a turn; it is removed when `run` settles, then `onDone` runs (capacity is free).
+   * Returns false (and runs nothing) while a turn of the same chat is still registered.
+   */
+  start(chatId: string, run: (signal: AbortSignal) => Promise<void>, onDone?: () => void): boolean {
+    if (this.chats.has(chatId)) return false;
     const controller = new AbortController();
-    const done = run(controller.signal).finally(() => {
-      this.chats.delete(chatId);
+    const entry: Entry = { controller, done: Promise.resolve() };
+    this.chats.set(chatId, entry);
+    entry.done = run(controller.signal).finally(() => {
+      if (this.chats.get(chatId) === entry) this.chats.delete(chatId);
       onDone?.();
     });
-    this.chats.set(chatId, { controller, done });
+    return true;
+  }
+
+  /** The running turns as (id, handle) pairs, for a check that may race with restarts. */
+  snapshot(): { chatId: string; handle: AbortController }[] {
+    return [...this.chats].map(([chatId, e]) => ({ chatId, handle: e.controller }));
+  }
+
+  /** Aborts the turn only if it is still the one `handle` names (not a newer turn of the chat). */
+  abortIfCurrent(chatId: string, handle: AbortController, reason: AbortReason): boolean {
+    if (this.chats.get(chatId)?.controller !== handle) return false;
+    return this.abort(chatId, reason);
   }
 
   abort(chatId: string, reason: AbortReason): boolean {

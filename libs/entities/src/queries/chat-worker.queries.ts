@@ -16,20 +16,27 @@ export interface AcquiredChat {
  * Claims up to `limit` pending chats for `workerId`, oldest first: status running, worker
  * set, started/heartbeat/updated stamped. Rows another worker is claiming are skipped.
  */
-export async function acquireChats(db: Db, workerId: string, limit: number): Promise<AcquiredChat[]> {
+export async function acquireChats(
+  db: Db,
+  workerId: string,
+  limit: number,
+  exclude: readonly string[] = [],
+): Promise<AcquiredChat[]> {
   if (limit <= 0) return [];
+  // `exclude`: chats whose previous turn is still winding down on this worker (an edit can
+  // make a chat pending again before its aborted turn has settled); they wait for the next try.
   return queryRows<AcquiredChat>(
     db,
     `UPDATE chats c
         SET status = 'running', worker_id = $1, started_at = now(), heartbeat_at = now(), updated_at = now()
       WHERE c.id IN (
               SELECT id FROM chats
-               WHERE status = 'pending' AND NOT archived
+               WHERE status = 'pending' AND NOT archived AND id <> ALL($3::uuid[])
                ORDER BY updated_at
                LIMIT $2
                FOR UPDATE SKIP LOCKED)
       RETURNING c.id, c.owner_id, c.organization_id, c.last_model_config_id, c.updated_at`,
-    [workerId, limit],
+    [workerId, limit, exclude],
   );
 }
 
