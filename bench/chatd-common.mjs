@@ -285,3 +285,126 @@ export async function writeResult(name, report) {
   writeFileSync(file, text);
   console.log(text);
 }
+
+// ---------------------------------------------------------------------------------------
+// Live benches (chatd-ws-latency.mjs, chatd-turns.mjs): the built apps as processes.
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort() {
+  const { createServer } = await import('node:net');
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => (port ? res(port) : rej(new Error('no port'))));
+    });
+  });
+}
+
+/** Polls `fn` until it returns something truthy. */
+export async function waitUntil(what, fn, timeoutMs = 30_000, intervalMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} ${last?.message ?? ''}`);
+    await sleep(intervalMs);
+  }
+}
+
+/** The environment an app process gets (as libs/testing's appTestEnv), plus `extra`. */
+export const appEnv = (url, prefix, extra = {}) => ({
+  PATH: process.env.PATH ?? '',
+  DATABASE_URL: url,
+  NATS_URL,
+  NATS_SUBJECT_PREFIX: prefix,
+  LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+  HTTP_HOST: '127.0.0.1',
+  HEALTH_HOST: '127.0.0.1',
+  DB_POOL_SIZE: '10',
+  ...extra,
+});
+
+/** Starts `dist/<entry>`; resolves once `readyUrl` answers 200. `stop()` sends SIGTERM. */
+export async function startApp(entry, env, readyUrl) {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [join(root, 'dist', entry)], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise((res) => child.on('exit', res));
+  try {
+    await waitUntil(`${entry} ready`, async () => {
+      if (child.exitCode !== null) throw new Error(`exited: ${out}`);
+      return (await fetch(readyUrl)).ok;
+    });
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw new Error(`${e.message}\n${out.slice(-2000)}`);
+  }
+  return {
+    child,
+    output: () => out,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** chat-api on a free port; resolves with its base URL. */
+export async function startChatApi(url, prefix, extra = {}) {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const app = await startApp(
+    'apps/chat-api/src/main.js',
+    appEnv(url, prefix, {
+      HTTP_PORT: String(port),
+      LOGIN_RATE_LIMIT_ACCOUNT: '1000',
+      LOGIN_RATE_LIMIT_IP: '1000',
+      ...extra,
+    }),
+    `${base}/readyz`,
+  );
+  return { ...app, base };
+}
+
+/** JSON over HTTP with a session token. */
+export async function api(base, method, path, body, token) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers['Coder-Session-Token'] = token;
+  const res = await fetch(new URL(path, base), {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** The first user (owner of the default organization), logged in. */
+export async function firstOwner(base) {
+  const owner = {
+    email: 'owner@example.com',
+    username: 'owner',
+    name: 'Bench Owner',
+    password: 'correct horse battery',
+  };
+  const first = await api(base, 'POST', '/api/v2/users/first', owner);
+  if (first.status !== 201 && first.status !== 200) throw new Error(`first user: ${JSON.stringify(first)}`);
+  const login = await api(base, 'POST', '/api/v2/users/login', {
+    email: owner.email,
+    password: owner.password,
+  });
+  if (!login.body?.session_token) throw new Error(`login: ${JSON.stringify(login)}`);
+  return { token: login.body.session_token, orgId: first.body.organization_id, userId: first.body.user_id };
+}
