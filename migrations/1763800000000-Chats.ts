@@ -142,6 +142,8 @@ export class Chats1763800000000 implements MigrationInterface {
       -- Stale-chat recovery scans running chats only; indexing status (not heartbeat_at) keeps
       -- the heartbeat's updates HOT.
       CREATE INDEX idx_chats_running ON chats (status) WHERE status = 'running';
+      -- Interrupted chats whose worker died before finishing (waiting, worker still set).
+      CREATE INDEX idx_chats_waiting_owned ON chats (worker_id) WHERE status = 'waiting' AND worker_id IS NOT NULL;
       CREATE INDEX idx_chats_owner ON chats (owner_id);
       CREATE INDEX idx_chats_workspace ON chats (workspace_id);
       CREATE INDEX idx_chats_parent_chat_id ON chats (parent_chat_id);

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Test, TestingModule } from '@nestjs/testing';
 import { Client } from 'pg';
 import { BusModule, BusService, Subjects } from '@agentmesh/bus';
+import { TurnPersistence } from '@agentmesh/chats';
 import { DatabaseModule } from '@agentmesh/db';
 import { createLogger, Metrics, ObservabilityModule } from '@agentmesh/observability';
 import {
@@ -105,6 +106,7 @@ describe('chat engine', () => {
       ],
       providers: [
         RunningChats,
+        TurnPersistence,
         ChatEngine,
         { provide: TURN_RUNNER, useValue: runner },
         {
@@ -202,6 +204,35 @@ describe('chat engine', () => {
         w.runner.started.some((t) => t.chat.id === id),
       );
       expect(await statusOf(id)).toEqual({ status: 'running', worker_id: w.workerId });
+    } finally {
+      w.runner.started.forEach((t) => w.runner.release(t.chat.id));
+      await w.app.close();
+    }
+  });
+
+  it('finishes an interrupted chat whose worker died: the queued message is promoted and answered', async () => {
+    const id = await pendingChat();
+    const dead = randomUUID();
+    await pg.query(
+      `UPDATE chats SET status = 'waiting', worker_id = $2, heartbeat_at = now() - interval '10 minutes' WHERE id = $1`,
+      [id, dead],
+    );
+    await pg.query(`INSERT INTO chat_queued_messages (chat_id, content) VALUES ($1, $2)`, [
+      id,
+      JSON.stringify([{ type: 'text', text: 'next' }]),
+    ]);
+    const w = await worker({ staleAfterMs: 60_000 });
+    try {
+      await waitFor('the promoted message runs on the live worker', async () =>
+        w.runner.started.some((t) => t.chat.id === id),
+      );
+      const { rows } = await pg.query(
+        `SELECT count(*)::int AS n FROM chat_queued_messages WHERE chat_id = $1`,
+        [id],
+      );
+      expect(rows[0].n).toBe(0);
+      const msgs = await pg.query(`SELECT role, content FROM chat_messages WHERE chat_id = $1`, [id]);
+      expect(msgs.rows).toEqual([{ role: 'user', content: [{ type: 'text', text: 'next' }] }]);
     } finally {
       w.runner.started.forEach((t) => w.runner.release(t.chat.id));
       await w.app.close();

@@ -49,8 +49,8 @@ export async function readStreamSnapshot(
 }
 
 /**
- * Marks the chat read by its owner: the cursor moves to the newest live message (no write
- * when it is already there). Only the owner's own sockets move it — it is the owner's
+ * Marks the chat read by its owner: the cursor moves forward to the newest live message (never
+ * back, so concurrent sockets cannot rewind it; no write when it is already there). Only the owner's own sockets move it — it is the owner's
  * unread flag.
  */
 export async function markChatRead(ds: DataSource, chatId: string, ownerId: string): Promise<void> {
@@ -58,7 +58,7 @@ export async function markChatRead(ds: DataSource, chatId: string, ownerId: stri
     `UPDATE chats c SET last_read_message_id = m.newest
        FROM (SELECT max(id) AS newest FROM chat_messages WHERE chat_id = $1::uuid AND NOT deleted) m
       WHERE c.id = $1::uuid AND c.owner_id = $2::uuid AND m.newest IS NOT NULL
-        AND c.last_read_message_id IS DISTINCT FROM m.newest`,
+        AND (c.last_read_message_id IS NULL OR c.last_read_message_id < m.newest)`,
     [chatId, ownerId],
   );
 }

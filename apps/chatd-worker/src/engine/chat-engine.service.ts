@@ -7,7 +7,14 @@ import type { Subscription } from '@nats-io/transport-node';
 import { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import { BusService, OnBusMessage, Subjects } from '@agentmesh/bus';
-import { acquireChats, heartbeatChats, recoverStaleChats, releaseChats } from '@agentmesh/entities';
+import { TurnPersistence } from '@agentmesh/chats';
+import {
+  acquireChats,
+  findAbandonedWaitingChats,
+  heartbeatChats,
+  recoverStaleChats,
+  releaseChats,
+} from '@agentmesh/entities';
 import { LOGGER, Metrics } from '@agentmesh/observability';
 import { RunningChats } from './running-chats';
 import { TURN_RUNNER, TurnRunner } from './turn-runner';
@@ -43,6 +50,7 @@ export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly ds: DataSource,
     private readonly chats: RunningChats,
     private readonly bus: BusService,
+    private readonly persistence: TurnPersistence,
     @Inject(TURN_RUNNER) private readonly runner: TurnRunner,
     @Inject(ENGINE_OPTIONS) private readonly opts: EngineOptions,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -175,6 +183,16 @@ export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShut
   /** Moves chats of dead workers back to pending and wakes the workers. */
   async recover(): Promise<void> {
     try {
+      // Interrupted chats a dead worker never finished: finish them on its behalf (clears the
+      // worker and promotes the queue, as the worker's own turn end would have).
+      for (const c of await findAbandonedWaitingChats(this.ds, this.opts.staleAfterMs)) {
+        const r = await this.persistence.finishTurn(c.id, c.worker_id, { status: 'waiting' });
+        if (r.applied)
+          this.logger.warn(
+            { chat_id: c.id, worker_id: c.worker_id },
+            'finished an interrupted chat of a dead worker',
+          );
+      }
       const rows = await recoverStaleChats(this.ds, this.opts.staleAfterMs);
       if (rows.length === 0) return;
       this.recovered.inc(rows.length);

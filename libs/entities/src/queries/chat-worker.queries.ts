@@ -95,3 +95,22 @@ export async function releaseChats(db: Db, workerId: string): Promise<string[]> 
   );
   return rows.map((r) => r.id);
 }
+
+/**
+ * Interrupted chats whose worker never finished them: status waiting (an interrupt keeps the
+ * worker id so the worker can save its partial answer and promote the queue) with a heartbeat
+ * older than `staleMs`. Recovery finishes them on the dead worker's behalf.
+ */
+export async function findAbandonedWaitingChats(
+  db: Db,
+  staleMs: number,
+  limit = 100,
+): Promise<{ id: string; worker_id: string }[]> {
+  return db.query(
+    `SELECT id, worker_id FROM chats
+      WHERE status = 'waiting' AND worker_id IS NOT NULL
+        AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $1::double precision / 1000))
+      LIMIT $2`,
+    [staleMs, limit],
+  );
+}
