@@ -2,7 +2,7 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { DataSource } from 'typeorm';
-import { Ciphers, parseKeys, syncKeys } from '@agentmesh/crypto';
+import { Ciphers, loadCiphers } from '@agentmesh/crypto';
 import { ChatApiConfig } from '@agentmesh/config';
 import { appDataSourceConfig, DatabaseModule } from '@agentmesh/db';
 import { ALL_ENTITIES } from '@agentmesh/entities';
@@ -39,18 +39,10 @@ class CiphersModule {
         {
           provide: Ciphers,
           inject: [DataSource],
-          useFactory: async (ds: DataSource) => {
-            const ciphers = new Ciphers(parseKeys(cfg.AGENTMESH_ENCRYPTION_KEYS), {
-              warnOnce: (msg) => shared.logger.warn(msg),
-            });
-            const { unconfigured } = await syncKeys(ds, ciphers);
-            if (unconfigured.length > 0)
-              shared.logger.warn(
-                { key_ids: unconfigured },
-                'database has active encryption keys that are not configured',
-              );
-            return ciphers;
-          },
+          useFactory: (ds: DataSource) =>
+            loadCiphers(ds, cfg.AGENTMESH_ENCRYPTION_KEYS, (msg, detail) =>
+              shared.logger.warn(detail ?? {}, msg),
+            ),
         },
       ],
       exports: [Ciphers],

@@ -9,7 +9,7 @@ import { ALL_ENTITIES } from '@agentmesh/entities';
 import { ALL_MIGRATIONS } from '@agentmesh/migrations';
 import { BusModule, natsOptionsFrom, Subjects } from '@agentmesh/bus';
 import { TurnPersistence } from '@agentmesh/chats';
-import { Ciphers, parseKeys, syncKeys } from '@agentmesh/crypto';
+import { Ciphers, loadCiphers } from '@agentmesh/crypto';
 import { ObservabilityModule, SharedSingletons } from '@agentmesh/observability';
 import { ChatEngine, ENGINE_OPTIONS, EngineOptions } from './engine/chat-engine.service';
 import { LlmTurnRunner, TURN_OPTIONS, TurnOptions } from './engine/llm-turn-runner';
@@ -58,13 +58,10 @@ export class ChatdWorkerModule {
         {
           provide: Ciphers,
           inject: [DataSource],
-          useFactory: async (ds: DataSource) => {
-            const ciphers = new Ciphers(parseKeys(cfg.AGENTMESH_ENCRYPTION_KEYS), {
-              warnOnce: (msg) => shared.logger.warn(msg),
-            });
-            await syncKeys(ds, ciphers);
-            return ciphers;
-          },
+          useFactory: (ds: DataSource) =>
+            loadCiphers(ds, cfg.AGENTMESH_ENCRYPTION_KEYS, (msg, detail) =>
+              shared.logger.warn(detail ?? {}, msg),
+            ),
         },
         TurnPersistence,
         RunningChats,

@@ -11,3 +11,4 @@ export type { KeyStoreErrorCode, KeySyncResult } from './key-store';
 export type { EncryptedColumn } from './encrypted-columns';
 export { decryptAll, rotate } from './rotate';
 export type { ColumnCount, RewriteOptions, RewriteReport } from './rotate';
+export { loadCiphers } from './load-ciphers';
