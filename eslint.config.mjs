@@ -19,7 +19,7 @@ const libRules = [
   ['entities', ['db', 'contracts', 'crypto']],
   ['bus', ['config', 'observability', 'contracts', 'db']],
   ['llm', ['config', 'observability', 'contracts']],
-  ['chats', ['config', 'observability', 'contracts', 'db', 'entities', 'bus']],
+  ['chats', ['config', 'observability', 'contracts', 'db', 'entities', 'bus', 'crypto', 'llm']],
   ['migrations', ['db', 'config', 'observability', 'crypto', 'entities']],
 ];
 

@@ -13,9 +13,12 @@
 //                as chatd-worker runs it;
 //   none         returns at once and leaves the chat running (like DONE=none: acquisition alone).
 // Usage: node bench/chatd-acquire.mjs   (env: RUNS=3 CHATS=20000 VARIANTS=sql,persistence,none)
-// What-if (not the schema as shipped; written to chatd-acquire-whatif.json): WHAT_IF_INDEX=1
-// adds `INDEX (updated_at) WHERE status = 'pending'` to the scratch database, the shape
-// pg_acquire.js uses, so the acquire reads LIMIT rows instead of every pending chat.
+// Engine knobs (default: chatd-worker's defaults): ACQUIRE_BATCH, MAX_CHATS, POOL_SIZE.
+// Also measured: CPU time of the Postgres backends serving the workers (from /proc; the box is
+// shared, so this is the part of the cost that other load does not blur) per 1,000 chats.
+// What-if (not the schema as shipped; written to chatd-acquire-whatif.json):
+// WHAT_IF_NO_PENDING_INDEX=1 drops idx_chats_pending_since in the scratch database, so the
+// acquire reads and sorts every pending chat again (the plan before that index).
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +31,7 @@ import {
   deleteStreams,
   median,
   NATS_URL,
+  pgBackendCpu,
   pgClient,
   require,
   round,
@@ -45,7 +49,12 @@ const CHATS = Number(process.env.CHATS ?? 20_000);
 const WORKERS = Number(process.env.WORKERS ?? 2);
 const VARIANTS = (process.env.VARIANTS ?? 'sql,persistence,none').split(',');
 const TIMEOUT_MS = Number(process.env.TIMEOUT_MS ?? 180_000);
-const WHAT_IF_INDEX = process.env.WHAT_IF_INDEX === '1';
+const WHAT_IF = process.env.WHAT_IF_NO_PENDING_INDEX === '1';
+const ENGINE = {
+  ...(process.env.ACQUIRE_BATCH ? { acquireBatch: Number(process.env.ACQUIRE_BATCH) } : {}),
+  ...(process.env.MAX_CHATS ? { maxChats: Number(process.env.MAX_CHATS) } : {}),
+};
+const POOL_SIZE = Number(process.env.POOL_SIZE ?? 10);
 
 async function worker() {
   const { url, prefix, variant } = JSON.parse(process.env.CHATD_BENCH_WORKER);
@@ -58,6 +67,8 @@ async function worker() {
     url,
     prefix,
     outbox: variant === 'persistence',
+    engine: ENGINE,
+    poolSize: POOL_SIZE,
     makeRunner: ({ persistence, ds, workerId }) => ({
       async run({ chat }) {
         last = process.hrtime.bigint();
@@ -111,11 +122,11 @@ async function main() {
   const results = {};
   try {
     const c = await pgClient(db.url);
+    // Dropping the database on a failure ends this connection too: keep the first error.
+    c.on('error', () => undefined);
     const fx = await seedFixtures(c);
-    if (WHAT_IF_INDEX)
-      await c.query(
-        `CREATE INDEX bench_whatif_pending_updated_at ON chats (updated_at) WHERE status = 'pending'`,
-      );
+    if (WHAT_IF) await c.query(`DROP INDEX idx_chats_pending_since`);
+    const pgCpu = pgBackendCpu(c, db.name);
     const nc = await connect({ servers: [NATS_URL] });
     for (const variant of VARIANTS) {
       const rates = [];
@@ -138,7 +149,7 @@ async function main() {
           kids.push(k);
           await new Promise((res, rej) => {
             k.once('message', res);
-            k.once('exit', (code) => rej(new Error(`worker exited with ${code}`)));
+            k.once('exit', (code, signal) => rej(new Error(`worker exited with ${code ?? signal}`)));
           });
         }
         const progress = new Array(WORKERS).fill(0);
@@ -147,6 +158,7 @@ async function main() {
             if (m.progress !== undefined) progress[i] = m.progress;
           }),
         );
+        await pgCpu.start();
         const busyBefore = cpu();
         await c.query(`UPDATE chats SET status = 'pending' WHERE status = 'waiting'`);
         const t0 = process.hrtime.bigint();
@@ -155,13 +167,18 @@ async function main() {
         const deadline = Date.now() + TIMEOUT_MS;
         while (progress.reduce((a, b) => a + b, 0) < CHATS && Date.now() < deadline) await sleep(50);
         const load = cpu();
+        const pgCpuMs = await pgCpu.stop();
         const wal = await walBytes(c, wal0);
         const done = await Promise.all(
           kids.map(
             (k) =>
-              new Promise((res) => {
+              new Promise((res, rej) => {
                 k.on('message', (m) => m.finished && res(m.finished));
-                k.send({ cmd: 'stop' });
+                k.once('exit', (code, signal) =>
+                  rej(new Error(`worker exited with ${code ?? signal} before reporting`)),
+                );
+                if (k.exitCode !== null) rej(new Error(`worker exited with ${k.exitCode} before reporting`));
+                else k.send({ cmd: 'stop' });
               }),
           ),
         );
@@ -191,6 +208,7 @@ async function main() {
           ]),
           not_applied: done.reduce((a, d) => a + d.failed, 0),
           worker_cpu_s: done.map((d) => round(d.cpu_s, 2)),
+          pg_backend_cpu_ms_per_1000_chats: round((1000 * pgCpuMs) / total, 0),
           statements_per_chat: round(
             done.reduce((a, d) => a + Object.values(d.statements).reduce((x, y) => x + y, 0), 0) / total,
             2,
@@ -203,7 +221,7 @@ async function main() {
         console.error(
           `${variant} run ${r}: ${total} acquired (${unique} unique) in ${secs.toFixed(2)} s = ${rate.toFixed(0)}/s;` +
             ` ${acquireStatements} acquire statements (${(total / acquireStatements).toFixed(2)} chats each);` +
-            ` WAL ${Math.round(wal / CHATS)} B/chat; per worker ${done.map((d) => d.n).join('/')} (cpu ${done.map((d) => d.cpu_s.toFixed(1)).join('/')} s); statuses after ${JSON.stringify(details.at(-1).status_after)};` +
+            ` WAL ${Math.round(wal / CHATS)} B/chat; per worker ${done.map((d) => d.n).join('/')} (cpu ${done.map((d) => d.cpu_s.toFixed(1)).join('/')} s); Postgres backends ${Math.round((1000 * pgCpuMs) / total)} ms CPU per 1,000 chats; statuses after ${JSON.stringify(details.at(-1).status_after)};` +
             ` cpu busy ${load.busy_pct}% steal ${load.steal_pct}% (before: busy ${busyBefore.busy_pct}%)`,
         );
         if (unique !== total) throw new Error(`${total - unique} chats were acquired twice`);
@@ -216,6 +234,10 @@ async function main() {
         chats_per_s_median: round(median(rates), 0),
         chats_per_s_min: round(Math.min(...rates), 0),
         chats_per_s_max: round(Math.max(...rates), 0),
+        pg_backend_cpu_ms_per_1000_chats_median: round(
+          median(details.map((d) => d.pg_backend_cpu_ms_per_1000_chats)),
+          0,
+        ),
         per_run: details,
       };
     }
@@ -225,12 +247,12 @@ async function main() {
     await db.drop();
     await deleteStreams(prefix).catch(() => undefined);
   }
-  await writeResult(WHAT_IF_INDEX ? 'chatd-acquire-whatif' : 'chatd-acquire', {
+  await writeResult(WHAT_IF ? 'chatd-acquire-whatif' : 'chatd-acquire', {
     what: `chats acquired per second by ${WORKERS} worker processes draining ${CHATS} pending chats`,
-    ...(WHAT_IF_INDEX
-      ? { what_if: "schema changed in the scratch db: INDEX (updated_at) WHERE status = 'pending' added" }
+    ...(WHAT_IF
+      ? { what_if: 'schema changed in the scratch db: idx_chats_pending_since dropped (plan before it)' }
       : {}),
-    engine: { maxChats: 50, acquireBatch: 10, pollIntervalMs: 1000, poolSize: 10 },
+    engine: { maxChats: 50, acquireBatch: 10, pollIntervalMs: 1000, ...ENGINE, poolSize: POOL_SIZE },
     other_load_busy_pct_before: otherLoad,
     results,
   });

@@ -195,16 +195,21 @@ export function countStatements({ log = false } = {}) {
     const kind = STATEMENT_KINDS.find(([, re]) => re.test(text ?? ''))?.[0] ?? 'other';
     counts[kind] = (counts[kind] ?? 0) + 1;
     const t0 = performance.now();
+    const done = () => {
+      const t1 = performance.now();
+      (durations[kind] ??= []).push(t1 - t0);
+      if (log) entries.push({ kind, start: t0, end: t1 });
+    };
+    // pg-pool's `pool.query()` (the engine's named acquire) passes a callback: no promise.
+    const timed = (cb) =>
+      function (err, res) {
+        if (!err) done();
+        return cb.call(this, err, res);
+      };
+    if (typeof callback === 'function') callback = timed(callback);
+    else if (typeof values === 'function') values = timed(values);
     const result = original.call(this, config, values, callback);
-    if (result && typeof result.then === 'function')
-      result.then(
-        () => {
-          const t1 = performance.now();
-          (durations[kind] ??= []).push(t1 - t0);
-          if (log) entries.push({ kind, start: t0, end: t1 });
-        },
-        () => undefined,
-      );
+    if (result && typeof result.then === 'function') result.then(done, () => undefined);
     return result;
   };
   return {
@@ -264,6 +269,42 @@ export async function baselineBusy(ms = 2000) {
   const meter = cpuMeter();
   await sleep(ms);
   return meter().busy_pct;
+}
+
+/**
+ * CPU time (user + system, from /proc/<pid>/stat) used by the Postgres client backends of one
+ * database other than `c`'s own: call `start()` when the connections under test are open and
+ * `stop()` at the end (ms; a backend that appeared meanwhile counts from 0). Attributable to
+ * the bench even when other load shares the machine, unlike wall time.
+ */
+export function pgBackendCpu(c, dbName) {
+  const hz = 100; // USER_HZ on Linux
+  const read = (pid) => {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return ((Number(f[11]) + Number(f[12])) * 1000) / hz;
+    } catch {
+      return undefined;
+    }
+  };
+  const pids = async () =>
+    (
+      await c.query(
+        `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend' AND pid <> pg_backend_pid()`,
+        [dbName],
+      )
+    ).rows.map((r) => r.pid);
+  let before = new Map();
+  return {
+    async start() {
+      before = new Map((await pids()).map((p) => [p, read(p) ?? 0]));
+    },
+    async stop() {
+      let ms = 0;
+      for (const p of await pids()) ms += (read(p) ?? 0) - (before.get(p) ?? 0);
+      return ms;
+    },
+  };
 }
 
 /** The cluster's WAL position; `walBytes(c, from)` is what was written since (every database). */

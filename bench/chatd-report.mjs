@@ -1,6 +1,7 @@
 // Prints the chatd benchmark table (metric, ours, floor, ratio, goal, met?) in Markdown from
 // bench/results/chatd-{pickup,acquire,heartbeat}.json and the same-session floors in
-// chatd-floors.json (bench/chatd-floors.mjs); what-if results are listed when present.
+// chatd-floors.json (bench/chatd-floors.mjs); what-if, statement and message-touch results
+// are listed when present.
 // Usage: node bench/chatd-report.mjs
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ const floors = load('chatd-floors');
 const acquireWhatIf = load('chatd-acquire-whatif');
 const heartbeatWhatIf = load('chatd-heartbeat-whatif');
 const statement = load('chatd-acquire-statement');
+const touch = load('chatd-message-touch');
 
 const floorLine = (key, match) => floors?.results[key]?.lines.find(match);
 const fPickup = (mode) => floorLine('pickup', (l) => l.name === 'pickup' && l.mode === mode);
@@ -108,7 +110,16 @@ if (acquireWhatIf) {
   console.log(
     `what-if (${acquireWhatIf.what_if}): acquisitions/s ${Object.entries(r)
       .map(([k, v]) => `${k} ${v.chats_per_s_median}`)
+      .join(', ')}; Postgres CPU per 1,000 chats ${Object.entries(r)
+      .map(([k, v]) => `${k} ${v.pg_backend_cpu_ms_per_1000_chats_median} ms`)
       .join(', ')} (${acquireWhatIf.at})`,
+  );
+}
+if (acquire) {
+  console.log(
+    `Postgres backend CPU per 1,000 chats (acquire bench): ${Object.entries(acquire.results)
+      .map(([k, v]) => `${k} ${v.pg_backend_cpu_ms_per_1000_chats_median} ms`)
+      .join(', ')}; other load before: ${acquire.other_load_busy_pct_before} % busy`,
   );
 }
 if (heartbeatWhatIf) {
@@ -116,6 +127,13 @@ if (heartbeatWhatIf) {
   console.log(
     `what-if (${heartbeatWhatIf.what_if}): tick p50 ${h.tick_p50_ms_median} ms, p99 ${h.tick_p99_ms_median} ms, HOT share ${h.hot_update_share} (${heartbeatWhatIf.at})`,
   );
+}
+if (heartbeat) console.log(`heartbeat HOT share: ${heartbeat.results.hot_update_share}`);
+if (touch) {
+  for (const [k, v] of Object.entries(touch.results))
+    console.log(
+      `message insert, ${k}: HOT ${v.hot_update_share}, WAL ${v.wal_bytes_per_message} B / ${v.wal_records_per_message} records per message, Postgres CPU ${v.pg_backend_cpu_us_per_message} µs per message, ${v.messages_per_s}/s (${touch.at})`,
+    );
 }
 if (statement) {
   for (const [k, v] of Object.entries(statement.results))

@@ -1,15 +1,25 @@
-// aibridge-recorder: persists AI Bridge interception records from JetStream (recording lands with the AI Bridge issue; today it boots, provisions its stream and serves health).
+// aibridge-recorder: persists the records AI gateways publish on the AIBRIDGE stream (one
+// durable consumer shared by all replicas, batched transactions, exactly-once by record id).
 import { DynamicModule, Module } from '@nestjs/common';
-import { WorkerConfig } from '@agentmesh/config';
+import { AibridgeRecorderConfig } from '@agentmesh/config';
 import { appDataSourceConfig, DatabaseModule } from '@agentmesh/db';
 import { ALL_ENTITIES } from '@agentmesh/entities';
 import { ALL_MIGRATIONS } from '@agentmesh/migrations';
 import { BusModule, natsOptionsFrom } from '@agentmesh/bus';
 import { ObservabilityModule, SharedSingletons } from '@agentmesh/observability';
+import { AIBRIDGE_RECORDER_CONSUMER, AibridgeRecorder } from './recorder/recorder.consumer';
 
 @Module({})
 export class AibridgeRecorderModule {
-  static forRoot(cfg: WorkerConfig, shared: SharedSingletons): DynamicModule {
+  static forRoot(cfg: AibridgeRecorderConfig, shared: SharedSingletons): DynamicModule {
+    const consumer = {
+      ...AIBRIDGE_RECORDER_CONSUMER,
+      ackWaitMs: cfg.AIBRIDGE_RECORDER_ACK_WAIT,
+      batch: {
+        maxMessages: cfg.AIBRIDGE_RECORDER_BATCH_MESSAGES,
+        maxWaitMs: cfg.AIBRIDGE_RECORDER_BATCH_WAIT,
+      },
+    };
     return {
       module: AibridgeRecorderModule,
       imports: [
@@ -22,10 +32,11 @@ export class AibridgeRecorderModule {
         ),
         BusModule.forRoot({
           nats: natsOptionsFrom('aibridge-recorder', cfg),
-          subscriptions: [],
+          subscriptions: [{ kind: 'consumer', consumer }],
           streams: ['AIBRIDGE'],
         }),
       ],
+      providers: [AibridgeRecorder],
     };
   }
 }

@@ -1,13 +1,12 @@
-import { loadConfig, workerSchema } from '@agentmesh/config';
+import { aibridgeRecorderSchema, loadConfig } from '@agentmesh/config';
 import { runMain, workerOptions } from '@agentmesh/observability';
 import { AibridgeRecorderModule } from './app.module';
 
-const schema = workerSchema('aibridge-recorder');
 runMain(
   workerOptions(
     'aibridge-recorder',
-    schema,
-    () => loadConfig(schema),
+    aibridgeRecorderSchema,
+    () => loadConfig(aibridgeRecorderSchema),
     (cfg, shared) => AibridgeRecorderModule.forRoot(cfg, shared),
   ),
 );

@@ -9,6 +9,7 @@ import { ALL_ENTITIES } from '@agentmesh/entities';
 import { ALL_MIGRATIONS } from '@agentmesh/migrations';
 import { BusModule, natsOptionsFrom, Subjects } from '@agentmesh/bus';
 import { ObservabilityModule, SharedSingletons } from '@agentmesh/observability';
+import { AibridgeModule } from './aibridge/aibridge.module';
 import { AuthGuard } from './auth/auth.guard';
 import { AuthService } from './auth/auth.service';
 import { ChatConfigModule } from './chat-config/chat-config.module';
@@ -81,6 +82,7 @@ export class ChatApiModule {
         ChatConfigModule,
         ChatsModule,
         ChatStreamModule,
+        AibridgeModule,
       ],
       controllers: [UsersController, SessionController, TokensController, OrganizationsController],
       providers: [

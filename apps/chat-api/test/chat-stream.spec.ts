@@ -4,8 +4,9 @@
 // contents, after_id, 256-event frames), live events exactly once and in order (message ids,
 // part seqs, duplicates, retry and new-turn resets), the worker's buffer merged without
 // duplicates, both replicas streaming the same events, the HTTP errors before the upgrade,
-// every credential form, the read cursor, /watch for the caller's own chats, and shutdown.
-import { connect, headers as natsHeaders, NatsConnection } from '@nats-io/transport-node';
+// every credential form, the read cursor (moved only over messages the socket sent), /watch
+// for the caller's own chats, and shutdown.
+import { connect, headers as natsHeaders, Msg, NatsConnection } from '@nats-io/transport-node';
 import { Client } from 'pg';
 import WebSocket from 'ws';
 import { chatApiSchema, loadConfig } from '@agentmesh/config';
@@ -630,20 +631,62 @@ describe('GET /chats/{chat}/stream on two replicas', () => {
 });
 
 describe('GET /chats/{chat}/stream: the read cursor', () => {
-  it('marks the chat read on connect and again on disconnect', async () => {
+  const hasUnread = async (chatId: string) =>
+    ((await s.alice.raw('GET', `${BASE}/${chatId}`)).body as Json).has_unread;
+
+  it('marks the chat read once the snapshot is sent, and on disconnect up to the last message sent', async () => {
     const chat = await newChat();
     await insertMessage(chat.id, 'assistant', 'unread answer');
-    expect(((await s.alice.raw('GET', `${BASE}/${chat.id}`)).body as Json).has_unread).toBe(true);
+    expect(await hasUnread(chat.id)).toBe(true);
     const sock = await openSocket(streamPath(chat.id), as(s.alice));
     await sock.snapshot();
     await until(
       async () => (await lastRead(chat.id)) === (await newestMessageId(chat.id)),
       'read on connect',
     );
-    expect(((await s.alice.raw('GET', `${BASE}/${chat.id}`)).body as Json).has_unread).toBe(false);
+    expect(await hasUnread(chat.id)).toBe(false);
+    // A message delivered live is read when the socket closes.
     const later = await insertMessage(chat.id, 'assistant', 'arrived while connected');
+    publish(chat.id, [message(chat.id, later)]);
+    await sock.waitFor((ev) => ev.some((e) => tag(e) === `message:${later}`), 'the live message');
     await sock.close();
     await until(async () => (await lastRead(chat.id)) === later, 'read on disconnect');
+    expect(await hasUnread(chat.id)).toBe(false);
+  });
+
+  it('does not mark read a message the socket never sent', async () => {
+    const chat = await newChat();
+    const seen = await insertMessage(chat.id, 'assistant', 'in the snapshot');
+    const sock = await openSocket(streamPath(chat.id), as(s.alice));
+    await sock.snapshot();
+    await until(async () => (await lastRead(chat.id)) === seen, 'read on connect');
+    // Committed, but its event never reached this socket.
+    await insertMessage(chat.id, 'assistant', 'never delivered');
+    await sock.close();
+    await sleep(200);
+    expect(await lastRead(chat.id)).toBe(seen);
+    expect(await hasUnread(chat.id)).toBe(true);
+  });
+
+  it('does not mark read when the socket closes before its snapshot was sent', async () => {
+    const chat = await newChat();
+    await insertMessage(chat.id, 'assistant', 'unread answer');
+    // Play a worker that holds the buffer request: the socket waits for it before its snapshot.
+    let request: Msg | undefined;
+    const sub = s.nc.subscribe(`${h.prefix}.chat.${chat.id}.buffer`, {
+      callback: (_e, msg) => void (request = msg),
+    });
+    await s.nc.flush();
+    const sock = await openSocket(streamPath(chat.id), as(s.alice));
+    const held = await until(() => request, 'the buffer request');
+    await sock.close();
+    await sleep(100); // the server has seen the close (and run its close handlers)
+    held.respond(JSON.stringify({ v: 1, worker_id: WORKER, events: [] }));
+    await sleep(200);
+    sub.unsubscribe();
+    expect(sock.events).toEqual([]);
+    expect(await lastRead(chat.id)).toBeNull();
+    expect(await hasUnread(chat.id)).toBe(true);
   });
 
   it("does not move the owner's cursor when someone else reads the chat", async () => {
@@ -731,6 +774,8 @@ describe('shutdown', () => {
     const watch = await openSocket(`${BASE}/watch`, as(s.alice), { base: second.url });
     await sock.snapshot();
     const later = await insertMessage(chat.id, 'assistant', 'just before shutdown');
+    publish(chat.id, [message(chat.id, later)]);
+    await sock.waitFor((ev) => ev.some((e) => tag(e) === `message:${later}`), 'the live message');
     await second.close();
     expect((await sock.closed).code).toBe(1001);
     expect((await watch.closed).code).toBe(1001);

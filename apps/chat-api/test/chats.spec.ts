@@ -642,6 +642,29 @@ describe('PATCH /chats/{chat}', () => {
     expect(events[3].chat.archived).toBe(false);
   });
 
+  it('unarchiving an idle chat sends the message queued before the archive', async () => {
+    const chat = await newChat();
+    await setState(chat.id, 'running', { worker: WORKER });
+    const sent = await expectOk<Json>(
+      s.alice,
+      'POST',
+      `/${chat.id}/messages`,
+      { content: text('later') },
+      200,
+    );
+    expect(sent.queued).toBe(true);
+    await expectOk(s.alice, 'PATCH', `/${chat.id}`, { archived: true }, 204);
+    // The worker winds down: an archived chat's turn end leaves the queue alone.
+    await s.db.query(`UPDATE chats SET worker_id = NULL WHERE id = $1`, [chat.id]);
+    expect(await queueIds(chat.id)).toHaveLength(1);
+
+    await expectOk(s.alice, 'PATCH', `/${chat.id}`, { archived: false }, 204);
+    expect(await chatRow(chat.id)).toMatchObject({ archived: false, status: 'pending', worker_id: null });
+    expect(await queueIds(chat.id)).toEqual([]);
+    const last = (await dbMessages(chat.id)).at(-1)!;
+    expect(last).toMatchObject({ role: 'user', content: text('later') });
+  });
+
   it('numbers pins 1..n: appends, moves (clamped) and closes gaps', async () => {
     const c = (await addUser('pinner', ['agents-access'])).client;
     const [a, b, d] = [await newChat(c), await newChat(c), await newChat(c)];
@@ -1372,6 +1395,7 @@ describe('malformed input', () => {
       await expect4xx('DELETE', `/${ref}/queue/1`);
       await expect4xx('POST', `/${ref}/queue/1/promote`);
       await expect4xx('POST', `/${ref}/interrupt`);
+      await expect4xx('POST', `/${ref}/title/regenerate`);
     }
     for (const id of badIds) {
       await expect4xx('PATCH', `/${chat.id}/messages/${id}`, { body: { content: text('x') } });

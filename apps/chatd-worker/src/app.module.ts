@@ -8,13 +8,12 @@ import { appDataSourceConfig, DatabaseModule } from '@agentmesh/db';
 import { ALL_ENTITIES } from '@agentmesh/entities';
 import { ALL_MIGRATIONS } from '@agentmesh/migrations';
 import { BusModule, natsOptionsFrom, Subjects } from '@agentmesh/bus';
-import { TurnPersistence } from '@agentmesh/chats';
+import { ChatTitles, TurnPersistence } from '@agentmesh/chats';
 import { Ciphers, loadCiphers } from '@agentmesh/crypto';
 import { ObservabilityModule, SharedSingletons } from '@agentmesh/observability';
 import { ChatEngine, ENGINE_OPTIONS, EngineOptions } from './engine/chat-engine.service';
 import { LlmTurnRunner, TURN_OPTIONS, TurnOptions } from './engine/llm-turn-runner';
 import { RunningChats } from './engine/running-chats';
-import { TitleGenerator } from './engine/title-generator';
 import { TURN_RUNNER } from './engine/turn-runner';
 
 @Module({})
@@ -65,7 +64,7 @@ export class ChatdWorkerModule {
         },
         TurnPersistence,
         RunningChats,
-        TitleGenerator,
+        ChatTitles,
         LlmTurnRunner,
         { provide: TURN_RUNNER, useExisting: LlmTurnRunner },
         ChatEngine,

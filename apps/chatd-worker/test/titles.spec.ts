@@ -6,7 +6,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { chatdWorkerSchema, loadConfig } from '@agentmesh/config';
 import type { ChatLifecycleEvent } from '@agentmesh/contracts';
 import { SubjectCatalog, Subjects } from '@agentmesh/bus';
-import { fallbackChatTitle } from '@agentmesh/chats';
+import { CHEAP_TITLE_MODELS, fallbackChatTitle } from '@agentmesh/chats';
 import { insertChatMessages } from '@agentmesh/entities';
 import { RunningApp, startApp, workerOptions } from '@agentmesh/observability';
 import {
@@ -19,16 +19,6 @@ import {
   waitFor,
 } from '@agentmesh/testing';
 import { ChatdWorkerModule } from '../src/app.module';
-import { CHEAP_TITLE_MODELS, cleanTitle } from '../src/engine/title-generator';
-
-describe('cleanTitle', () => {
-  it.each([
-    ['"Capital of France."', 'Capital of France'],
-    ['Title: Debugging  the\nbuild', 'Debugging the build'],
-    ['x'.repeat(100), `${'x'.repeat(79)}…`],
-    ['   ', ''],
-  ])('%j → %j', (raw, clean) => expect(cleanTitle(raw)).toBe(clean));
-});
 
 describe('automatic titles', () => {
   const db = useTestDatabase();

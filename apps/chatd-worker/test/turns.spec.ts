@@ -208,7 +208,17 @@ describe('chat turns', () => {
     const row = await chatRow(id);
     expect(row.last_error).toMatch(/openai-compat/i);
     expect(await assistantRows(id)).toEqual([]);
-    await waitFor('error event', async () => events.some((e) => e.type === 'error'));
+    const error = await waitFor('error event', async () => events.find((e) => e.type === 'error'));
+    expect(error).toMatchObject({
+      error: {
+        message: row.last_error,
+        kind: 'auth',
+        provider: 'openai-compat',
+        status_code: 401,
+        retryable: false,
+      },
+    });
+    expect(JSON.stringify(error)).not.toContain('bad key');
   });
 
   it('publishes a status_change lifecycle event through the outbox to CHAT_EVENTS', async () => {

@@ -16,7 +16,7 @@ import type { Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { LOGGER, Metrics, ReadinessService } from '@agentmesh/observability';
 import { BusService } from './bus.service';
-import { ConsumerRunner, JetStreamHandler } from './consumer';
+import { BatchItem, ConsumerRunner, JetStreamBatchHandler, JetStreamHandler } from './consumer';
 import { BUS_HANDLER, checkHandlers, HandlerRegistrationError, handlerKey, HandlerTarget } from './handlers';
 import { NATS_OPTIONS, NatsOptions, NatsService } from './nats.service';
 import { OUTBOX_OPTIONS, OutboxOptions, OutboxService } from './outbox';
@@ -34,6 +34,13 @@ export interface BusModuleOptions {
 }
 
 const BUS_OPTIONS = Symbol('agentmesh.bus.options');
+
+interface FoundHandler {
+  target: HandlerTarget;
+  where: string;
+  /** Calls the decorated method with the arguments of its kind of handler. */
+  invoke: (...args: unknown[]) => Promise<unknown>;
+}
 
 @Injectable()
 export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -82,19 +89,16 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, Befor
       const t = this.opts.subscriptions.find((d) => handlerKey(d) === handlerKey(f.target)) ?? f.target;
       if (t.kind === 'subject') {
         this.subscriptions.push(
-          this.bus.subscribe(t.subject, (payload, meta) => f.call(payload, meta), {
+          this.bus.subscribe(t.subject, async (payload, meta) => void (await f.invoke(payload, meta)), {
             queue: t.queue,
             onError: (e, subject) => this.logger.error({ err: e, subject }, 'bus handler failed'),
           }),
         );
       } else {
-        const runner = new ConsumerRunner(
-          this.nats,
-          t.consumer,
-          f.call as JetStreamHandler,
-          this.logger,
-          this.metrics,
-        );
+        const handler: JetStreamHandler | JetStreamBatchHandler = t.consumer.batch
+          ? (items: BatchItem[]) => f.invoke(items) as Promise<(Error | undefined)[]>
+          : async (payload, meta) => void (await f.invoke(payload, meta));
+        const runner = new ConsumerRunner(this.nats, t.consumer, handler, this.logger, this.metrics);
         await runner.start();
         this.runners.push(runner);
       }
@@ -106,16 +110,8 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, Befor
     await Promise.all([this.bus.settle(), ...this.runners.map((r) => r.stop())]);
   }
 
-  private findHandlers(): {
-    target: HandlerTarget;
-    where: string;
-    call: (payload: unknown, meta: unknown) => Promise<void>;
-  }[] {
-    const out: {
-      target: HandlerTarget;
-      where: string;
-      call: (payload: unknown, meta: unknown) => Promise<void>;
-    }[] = [];
+  private findHandlers(): FoundHandler[] {
+    const out: FoundHandler[] = [];
     for (const wrapper of this.discovery.getProviders()) {
       const instance = wrapper.instance as Record<string, unknown> | undefined;
       if (!instance || typeof instance !== 'object' || !wrapper.isDependencyTreeStatic()) continue;
@@ -127,7 +123,7 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, Befor
         out.push({
           target,
           where: `${proto.constructor.name}.${name}`,
-          call: async (p, m) => void (await method.call(instance, p, m)),
+          invoke: async (...args) => method.call(instance, ...args),
         });
       }
     }

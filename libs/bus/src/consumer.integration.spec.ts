@@ -19,7 +19,7 @@ import {
 import { deleteStreamsForPrefix, randomPrefix, TEST_NATS_URL, useTestDatabase } from '@agentmesh/testing';
 import { busTestModule } from '../test/bus-test-module';
 import { BusService } from './bus.service';
-import { DeliveryMeta, PermanentMessageError } from './consumer';
+import { BatchItem, DeliveryMeta, PermanentMessageError } from './consumer';
 import { HandlerTarget, OnJetStreamMessage } from './handlers';
 import { ConsumerDef, ensureConsumer } from './streams';
 import { SubjectCatalog, SubjectSpec } from './subjects';
@@ -585,4 +585,141 @@ describe('consume loop restart', () => {
       await app.close();
     }
   }, 100_000);
+});
+
+describe('batch consumer', () => {
+  const BatchSubject = spec('batch');
+  const batchDef = def('batch', {
+    maxDeliver: 3,
+    backoffMs: [50],
+    batch: { maxMessages: 10, maxWaitMs: 50 },
+  });
+  const sizes: number[] = [];
+  const handled = new Map<string, number[]>();
+
+  @Injectable()
+  class BatchHandlers {
+    @OnJetStreamMessage(batchDef)
+    async onBatch(items: BatchItem[]): Promise<(Error | undefined)[]> {
+      sizes.push(items.length);
+      const probes = items.map((i) => i.payload as Probe);
+      // One unprocessable member fails the whole batch (as a database error would).
+      const failing = items.find(
+        (i) =>
+          (i.payload as Probe).fail_until !== undefined &&
+          i.meta.deliveryCount <= (i.payload as Probe).fail_until!,
+      );
+      if (failing) throw new Error(`probe ${(failing.payload as Probe).id} broke the batch`);
+      return probes.map((p, i) => {
+        if (p.permanent) return new Error(`probe ${p.id} is invalid`);
+        handled.set(p.id, [...(handled.get(p.id) ?? []), items[i].meta.deliveryCount]);
+        return undefined;
+      });
+    }
+  }
+
+  let app: TestingModule;
+  let bus: BusService;
+  const publish = (id: string, extra: Partial<Probe> = {}) =>
+    bus.publishDurable(BatchSubject, { v: 1, id, ...extra }, `batch:${id}`, id);
+
+  beforeAll(async () => {
+    app = await startApp([BatchHandlers], [batchDef], new Control());
+    bus = app.get(BusService);
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+  beforeEach(() => {
+    sizes.length = 0;
+  });
+
+  it('hands the handler up to maxMessages at once and acks every message once', async () => {
+    const ids = Array.from({ length: 25 }, (_, i) => `many-${i}`);
+    await Promise.all(ids.map((id) => publish(id)));
+    await waitUntil('all handled', () => ids.every((id) => handled.has(id)));
+    await waitSettled('batch');
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(25);
+    expect(Math.max(...sizes)).toBe(10);
+    expect(ids.map((id) => handled.get(id))).toEqual(ids.map(() => [1]));
+  });
+
+  it('flushes a partial batch after maxWaitMs', async () => {
+    const started = Date.now();
+    await publish('alone');
+    await waitUntil('handled', () => handled.has('alone'));
+    expect(sizes).toEqual([1]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(40);
+    await waitSettled('batch');
+  });
+
+  it('dead-letters the items the handler reports as failed and acks the rest', async () => {
+    const [bad] = await Promise.all([
+      publish('bad', { permanent: true }),
+      publish('good-1'),
+      publish('good-2'),
+    ]);
+    const { letter } = await waitForDeadLetter('batch', bad.seq);
+    expect(letter.deliveries).toBe(1);
+    expect(letter.error).toBe('probe bad is invalid');
+    await waitSettled('batch');
+    expect([handled.get('good-1'), handled.get('good-2')]).toEqual([[1], [1]]);
+    expect(handled.has('bad')).toBe(false);
+  });
+
+  it('a failed batch is retried message by message: the others succeed, the poison one is dead-lettered', async () => {
+    const [poison] = await Promise.all([
+      publish('poison', { fail_until: 99 }),
+      publish('fine-1'),
+      publish('fine-2'),
+    ]);
+    const { letter } = await waitForDeadLetter('batch', poison.seq);
+    expect(letter.error).toBe('probe poison broke the batch');
+    expect(letter.deliveries).toBe(3);
+    await waitSettled('batch');
+    expect([handled.get('fine-1'), handled.get('fine-2')]).toEqual([[1], [1]]);
+  });
+});
+
+describe('batch consumer under a slow handler', () => {
+  const SlowSubject = spec('slowbatch');
+  const slowDef = def('slowbatch', { batch: { maxMessages: 10, maxWaitMs: 20 } });
+  const sizes: number[] = [];
+  let active = 0;
+  let maxActive = 0;
+
+  @Injectable()
+  class SlowHandlers {
+    @OnJetStreamMessage(slowDef)
+    async onBatch(items: BatchItem[]): Promise<(Error | undefined)[]> {
+      active++;
+      maxActive = Math.max(maxActive, active);
+      sizes.push(items.length);
+      await new Promise((r) => setTimeout(r, 200));
+      active--;
+      return items.map(() => undefined);
+    }
+  }
+
+  let app: TestingModule;
+  beforeAll(async () => {
+    app = await startApp([SlowHandlers], [slowDef], new Control());
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('gathers messages while a batch runs instead of queueing a small batch every maxWaitMs', async () => {
+    const bus = app.get(BusService);
+    for (let i = 0; i < 30; i++) {
+      await bus.publishDurable(SlowSubject, { v: 1, id: `slow-${i}` }, `slowbatch:${i}`, `slow-${i}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await waitUntil('all handled', () => sizes.reduce((a, b) => a + b, 0) === 30);
+    await waitSettled('slowbatch');
+    expect(maxActive).toBe(1);
+    // ~300 ms of arrivals under 200 ms batches: a handful of batches, not one per 20 ms.
+    expect(sizes.length).toBeLessThanOrEqual(6);
+    expect(Math.max(...sizes)).toBeGreaterThan(5);
+  });
 });

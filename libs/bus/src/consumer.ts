@@ -3,6 +3,10 @@
 // consumer's backoff; once it has failed maxDeliver times, or cannot be decoded at all, it is
 // published to the dead-letter stream with the error and then acked, so it never blocks
 // the stream and is never silently lost.
+// A consumer declared with `batch` hands its handler up to `maxMessages` messages at once
+// (or what arrived within `maxWaitMs` of the first), so it can commit them in one
+// transaction; they are acked after the handler resolved. When a whole batch fails, each
+// message is retried alone, so one bad message cannot hold the others back.
 import type { Consumer, JsMsg } from '@nats-io/jetstream';
 import { SpanKind } from '@opentelemetry/api';
 import type { Logger } from 'pino';
@@ -27,8 +31,34 @@ const RESTART_DELAY_MS = 1000;
 
 export type JetStreamHandler = (payload: unknown, meta: DeliveryMeta) => Promise<void>;
 
+export interface BatchItem {
+  payload: unknown;
+  meta: DeliveryMeta;
+}
+
+/**
+ * A batch consumer's handler. It resolves after committing, with one entry per item:
+ * undefined when the item is done, a RetryLater to have it redelivered later, or the error
+ * that makes it permanently unprocessable (it is dead-lettered). Throwing fails the whole
+ * batch (each item is then retried alone).
+ */
+export type JetStreamBatchHandler = (items: BatchItem[]) => Promise<(Error | undefined)[]>;
+
 /** Throw from a handler when retrying cannot help (invalid payload): dead-letters at once. */
 export class PermanentMessageError extends Error {}
+
+/**
+ * A batch handler's result for an item that cannot be done yet (it depends on a message
+ * still to come): the message is redelivered after the consumer's backoff, and dead-lettered
+ * with this message once it has been tried maxDeliver times.
+ */
+export class RetryLater extends Error {}
+
+/**
+ * Thrown by a batch handler when what it depends on is unavailable (its database): every
+ * message of the batch is redelivered after the backoff, without retrying them one by one.
+ */
+export class TransientBatchError extends Error {}
 
 export class ConsumerRunner {
   private stopRequested = false;
@@ -37,11 +67,21 @@ export class ConsumerRunner {
   private messages?: { stop(): void; close(): Promise<void | Error> };
   private readonly processed;
   private readonly deadLetters;
+  private readonly batchSizes;
+  /**
+   * Batch mode: at most one batch runs while the next one fills. `buffer` is the filling
+   * batch, `running` the one in the handler; `flushDue` says the filling batch's wait ran out
+   * while another was running (it starts as soon as that one ends).
+   */
+  private buffer: JsMsg[] = [];
+  private flushTimer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private flushDue = false;
 
   constructor(
     private readonly nats: NatsService,
     private readonly def: ConsumerDef,
-    private readonly handler: JetStreamHandler,
+    private readonly handler: JetStreamHandler | JetStreamBatchHandler,
     private readonly logger: Logger,
     metrics: Metrics,
   ) {
@@ -52,6 +92,12 @@ export class ConsumerRunner {
     this.deadLetters = metrics.counter('dead_letters_total', 'Messages moved to the dead-letter stream', [
       'consumer',
     ]);
+    this.batchSizes = metrics.histogram(
+      'consumer_batch_size',
+      'Messages handed to a batch consumer handler at once',
+      ['consumer'],
+      [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+    );
   }
 
   /** Fails fast when the consumer does not exist; then consumes until stop(). */
@@ -76,7 +122,10 @@ export class ConsumerRunner {
       try {
         // Abort (instead of silently waiting) when the consumer or its stream disappears, so
         // the loop restarts and readiness reports the problem meanwhile.
-        const messages = await consumer.consume({ max_messages: 64, abort_on_missing_resource: true });
+        const messages = await consumer.consume({
+          max_messages: Math.max(64, 2 * (this.def.batch?.maxMessages ?? 0)),
+          abort_on_missing_resource: true,
+        });
         this.messages = messages;
         if (this.stopRequested) {
           messages.stop();
@@ -89,11 +138,15 @@ export class ConsumerRunner {
           // Messages pulled ahead but not started when we stop go back to the stream at once
           // (after a short delay, so the server does not hand them straight back to us).
           if (this.stopRequested) m.nak(HAND_BACK_DELAY_MS);
+          else if (this.def.batch) await this.enqueue(m, this.def.batch);
           else await this.handleOne(m);
         }
+        // Messages already in a batch are in hand: finish them.
+        await this.flush();
         if (!this.stopRequested) throw new Error('message iterator ended unexpectedly');
       } catch (e) {
         this.messages?.stop();
+        await this.flush();
         if (this.stopRequested) return;
         this.failing = (e as Error).message;
         this.logger.error({ err: e, consumer: this.def.durable }, 'consumer loop failed; restarting');
@@ -109,29 +162,116 @@ export class ConsumerRunner {
     await this.loop;
   }
 
-  async handleOne(m: JsMsg): Promise<void> {
-    const deliveries = m.info.deliveryCount;
-    const carrier = headersToCarrier(m.headers);
-    try {
-      if (deliveries > this.def.maxDeliver) {
-        throw new PermanentMessageError(
-          `delivered ${deliveries} times without completing (handler crashed or timed out)`,
-        );
+  /**
+   * Batch mode: adds a message to the filling batch. A full batch waits for the running one
+   * to end (backpressure: the loop pulls nothing meanwhile), then starts; a partial batch
+   * starts once its wait ran out and no batch is running.
+   */
+  private async enqueue(m: JsMsg, batch: NonNullable<ConsumerDef['batch']>): Promise<void> {
+    this.buffer.push(m);
+    if (this.buffer.length >= batch.maxMessages) {
+      while (this.running) await this.running;
+      this.startBatch();
+    } else {
+      this.flushTimer ??= setTimeout(() => {
+        this.flushTimer = undefined;
+        if (this.running) this.flushDue = true;
+        else this.startBatch();
+      }, batch.maxWaitMs);
+    }
+  }
+
+  /** Starts the filling batch (no batch may be running). */
+  private startBatch(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.flushDue = false;
+    const taken = this.buffer;
+    this.buffer = [];
+    if (taken.length === 0) return;
+    this.running = this.handleBatch(taken)
+      .catch((e: unknown) =>
+        this.logger.error({ err: e, consumer: this.def.durable }, 'batch handling failed'),
+      )
+      .finally(() => {
+        this.running = undefined;
+        const full = this.buffer.length >= (this.def.batch?.maxMessages ?? 1);
+        if (this.flushDue || full) this.startBatch();
+      });
+  }
+
+  /** Finishes the running batch and the filling one (the loop ended: they are in hand). */
+  private async flush(): Promise<void> {
+    while (this.running) await this.running;
+    this.startBatch();
+    while (this.running) await this.running;
+  }
+
+  /** One batch: undecodable messages are dead-lettered, the rest go to the handler together. */
+  private async handleBatch(msgs: JsMsg[]): Promise<void> {
+    const decoded: { m: JsMsg; item: BatchItem }[] = [];
+    for (const m of msgs) {
+      try {
+        if (m.info.deliveryCount > this.def.maxDeliver)
+          throw new PermanentMessageError(
+            `delivered ${m.info.deliveryCount} times without completing (handler crashed or timed out)`,
+          );
+        decoded.push({ m, item: { payload: decodeJson(m.data), meta: this.metaOf(m) } });
+      } catch (e) {
+        await this.onFailure(m, e as Error);
       }
-      const payload = decodeJson(m.data);
-      await withSpanFrom(`consume ${this.def.durable}`, carrier, SpanKind.CONSUMER, () =>
-        this.handler(payload, {
-          subject: m.subject,
-          headers: carrier,
-          streamSeq: m.seq,
-          deliveryCount: deliveries,
-          working: () => m.working(),
-        }),
+    }
+    if (decoded.length === 0) return;
+    this.batchSizes.labels(this.def.durable).observe(decoded.length);
+    const handler = this.handler as JetStreamBatchHandler;
+    let results: (Error | undefined)[];
+    try {
+      results = await withSpanFrom(
+        `consume ${this.def.durable} batch`,
+        decoded[0].item.meta.headers,
+        SpanKind.CONSUMER,
+        () => handler(decoded.map((d) => d.item)),
       );
+      if (!Array.isArray(results) || results.length !== decoded.length)
+        throw new Error(
+          `batch handler returned ${Array.isArray(results) ? results.length : typeof results} results for ${decoded.length} messages`,
+        );
     } catch (e) {
-      await this.onFailure(m, e as Error);
+      if (decoded.length === 1 || e instanceof TransientBatchError) {
+        // One message, or a failure of what the handler depends on (its database): retrying
+        // the messages one by one would only fail each again.
+        for (const d of decoded) await this.onFailure(d.m, e as Error);
+        return;
+      }
+      this.logger.warn(
+        { err: e, consumer: this.def.durable, size: decoded.length },
+        'batch failed; retrying its messages one by one',
+      );
+      for (const d of decoded) await this.handleBatch([d.m]);
       return;
     }
+    // Acks are pipelined (one round trip for the batch, not one per message).
+    const acks: Promise<void>[] = [];
+    for (const [i, d] of decoded.entries()) {
+      const failure = results[i];
+      if (failure instanceof RetryLater) await this.onFailure(d.m, failure);
+      else if (failure) await this.onFailure(d.m, new PermanentMessageError(failure.message));
+      else acks.push(this.ack(d.m));
+    }
+    await Promise.all(acks);
+  }
+
+  private metaOf(m: JsMsg): DeliveryMeta {
+    return {
+      subject: m.subject,
+      headers: headersToCarrier(m.headers),
+      streamSeq: m.seq,
+      deliveryCount: m.info.deliveryCount,
+      working: () => m.working(),
+    };
+  }
+
+  private async ack(m: JsMsg): Promise<void> {
     try {
       await m.ackAck();
       this.processed.labels(this.def.durable, 'ok').inc();
@@ -143,6 +283,27 @@ export class ConsumerRunner {
         'ack failed after the handler committed',
       );
     }
+  }
+
+  async handleOne(m: JsMsg): Promise<void> {
+    const deliveries = m.info.deliveryCount;
+    const meta = this.metaOf(m);
+    try {
+      if (deliveries > this.def.maxDeliver) {
+        throw new PermanentMessageError(
+          `delivered ${deliveries} times without completing (handler crashed or timed out)`,
+        );
+      }
+      const payload = decodeJson(m.data);
+      const handler = this.handler as JetStreamHandler;
+      await withSpanFrom(`consume ${this.def.durable}`, meta.headers, SpanKind.CONSUMER, () =>
+        handler(payload, meta),
+      );
+    } catch (e) {
+      await this.onFailure(m, e as Error);
+      return;
+    }
+    await this.ack(m);
   }
 
   private async onFailure(m: JsMsg, e: Error): Promise<void> {

@@ -99,8 +99,18 @@ describe('checkHandlers', () => {
   });
 
   it('reports a consumer handler whose ConsumerDef differs from the declared (provisioned) one', () => {
-    const decorated: HandlerTarget = { kind: 'consumer', consumer: { ...consumer, maxDeliver: 10 } };
-    const problems = checkHandlers([telemetry], [{ target: decorated, where: 'Collector.onEvent' }]);
-    expect(problems).toEqual([expect.stringMatching(/Collector\.onEvent.*consumer:TELEMETRY\/collector/)]);
+    for (const differs of [{ filter: 'telemetry.other.>' }, { batch: { maxMessages: 10, maxWaitMs: 5 } }]) {
+      const decorated: HandlerTarget = { kind: 'consumer', consumer: { ...consumer, ...differs } };
+      const problems = checkHandlers([telemetry], [{ target: decorated, where: 'Collector.onEvent' }]);
+      expect(problems).toEqual([expect.stringMatching(/Collector\.onEvent.*consumer:TELEMETRY\/collector/)]);
+    }
+  });
+
+  it('lets the declaration tune a consumer (ack wait, redelivery, batch sizes)', () => {
+    const declared: HandlerTarget = {
+      kind: 'consumer',
+      consumer: { ...consumer, maxDeliver: 10, ackWaitMs: 1234, backoffMs: [1], maxAckPending: 7 },
+    };
+    expect(checkHandlers([declared], [{ target: telemetry, where: 'Collector.onEvent' }])).toEqual([]);
   });
 });

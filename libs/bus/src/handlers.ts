@@ -28,9 +28,12 @@ export const OnJetStreamMessage = (consumer: ConsumerDef) =>
 export class HandlerRegistrationError extends Error {}
 
 function targetDetails(t: HandlerTarget): string {
-  return t.kind === 'subject'
-    ? `queue ${JSON.stringify(t.queue ?? null)}`
-    : `consumer ${JSON.stringify(t.consumer)}`;
+  if (t.kind === 'subject') return `queue ${JSON.stringify(t.queue ?? null)}`;
+  // What the consumer is must agree (stream, durable, filter, and whether the handler takes
+  // batches); its tuning (ack wait, redelivery, batch sizes), often from config, comes from
+  // the app's declaration.
+  const { stream, durable, filter, batch } = t.consumer;
+  return `consumer ${JSON.stringify({ stream, durable, filter, batch: batch ? 'yes' : 'no' })}`;
 }
 
 /** Pure check used at startup; returns the problems (empty = fine). */

@@ -7,3 +7,4 @@ export * from './handlers';
 export * from './consumer';
 export * from './outbox';
 export * from './bus.module';
+export * from './aibridge-client';

@@ -29,6 +29,9 @@ export const STREAMS: Record<StreamKey, StreamDef> = {
     duplicateWindowMs: 120_000,
     retention: 'limits',
   },
+  // AI gateways' records (docs/aibridge-bus.md). The duplicate window must stay well above the
+  // longest retry sequence of AibridgeRecorderClient (5 attempts × 5 s ack timeout + backoff by
+  // default), so a retry of a publish that did land is dropped rather than stored twice.
   AIBRIDGE: {
     key: 'AIBRIDGE',
     subjects: ['aibridge.>'],
@@ -63,6 +66,11 @@ export interface ConsumerDef {
   /** Redelivery delays after a failure, by attempt (the last repeats). */
   backoffMs: number[];
   maxAckPending?: number;
+  /**
+   * Batch delivery: the handler (a JetStreamBatchHandler) gets up to `maxMessages` messages
+   * at once, or those that arrived within `maxWaitMs` of the first.
+   */
+  batch?: { maxMessages: number; maxWaitMs: number };
 }
 
 function streamConfig(cat: SubjectCatalog, def: StreamDef): Partial<StreamConfig> & { name: string } {

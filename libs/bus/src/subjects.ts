@@ -2,6 +2,9 @@
 // here with its payload type and transport; code builds concrete subjects through a
 // `SubjectCatalog` bound to the deployment's prefix, never by concatenating strings.
 import type {
+  AibridgeBatchMessage,
+  AibridgeKind,
+  AibridgeRecordMessage,
   ChatBufferRequest,
   ChatdControlSignal,
   ChatLifecycleEvent,
@@ -63,7 +66,41 @@ export const Subjects = {
     'telemetry.first_user',
   ),
   deadLetter: durable<DeadLetter, [stream: string]>('dlq', 'DEAD_LETTERS', 'dlq.{stream}'),
+  // AI Bridge records from AI gateways (docs/aibridge-bus.md): one subject per record kind,
+  // plus batches of records of any kinds.
+  aibridgeInterceptionStarted: aibridge('interception.started'),
+  aibridgeInterceptionEnded: aibridge('interception.ended'),
+  aibridgeTokenUsage: aibridge('usage.token'),
+  aibridgePromptUsage: aibridge('usage.prompt'),
+  aibridgeToolUsage: aibridge('usage.tool'),
+  aibridgeModelThought: aibridge('usage.thought'),
+  aibridgeBatch: durable<AibridgeBatchMessage>('aibridge.batch', 'AIBRIDGE', 'aibridge.batch'),
 } as const;
+
+function aibridge<K extends AibridgeKind>(kind: K): SubjectSpec<AibridgeRecordMessage<K>> {
+  return durable<AibridgeRecordMessage<K>>(`aibridge.${kind}`, 'AIBRIDGE', `aibridge.${kind}`);
+}
+
+/** The subject spec of each AI Bridge record kind, and of batches. */
+export const AibridgeSubjects = {
+  'interception.started': Subjects.aibridgeInterceptionStarted,
+  'interception.ended': Subjects.aibridgeInterceptionEnded,
+  'usage.token': Subjects.aibridgeTokenUsage,
+  'usage.prompt': Subjects.aibridgePromptUsage,
+  'usage.tool': Subjects.aibridgeToolUsage,
+  'usage.thought': Subjects.aibridgeModelThought,
+  batch: Subjects.aibridgeBatch,
+} as const satisfies { [K in AibridgeKind | 'batch']: AnySubject };
+
+/** The record kind (or `batch`) a concrete AI Bridge subject carries; undefined for any other subject. */
+export function aibridgeKindOfSubject(
+  catalog: SubjectCatalog,
+  subject: string,
+): AibridgeKind | 'batch' | undefined {
+  for (const [kind, spec] of Object.entries(AibridgeSubjects))
+    if (subject === catalog.subject(spec)) return kind as AibridgeKind | 'batch';
+  return undefined;
+}
 
 const TOKEN_RE = /^[A-Za-z0-9_-]+$/;
 

@@ -33,6 +33,7 @@ import {
   isUuid,
   NewChatMessage,
   softDeleteMessagesFrom,
+  TITLE_LOCK_WORKER_ID,
 } from '@agentmesh/entities';
 import { LOGGER } from '@agentmesh/observability';
 import { CHAT_COLUMNS, ChatRow, toChat, toChatMessage } from './chat-mapper';
@@ -47,6 +48,7 @@ import {
   validateLabels,
 } from './chat-input';
 import { NO_WORKSPACE_AWARENESS, TOOL_INTERRUPTED_BY_USER } from './chat-prompts';
+import { assertNoTitleLock } from './chat-titles.service';
 import { QUEUED_COLUMNS, QueuedMessageRow, toQueuedMessage } from './chat-queries';
 
 /** At most this many messages wait in a chat's queue (429 beyond). */
@@ -207,6 +209,7 @@ export class ChatCommands {
     const { result, fx } = await this.tx(async (em, fx) => {
       if (patch.pinOrder !== undefined) await this.lockPinsOf(em, chatId);
       const chat = await this.lock(em, chatId);
+      if (title !== undefined && title !== chat.title) await assertNoTitleLock(em, chatId);
 
       if (patch.archived !== undefined && patch.archived === chat.archived)
         throw ChatCommandError.badRequest(
@@ -466,8 +469,10 @@ export class ChatCommands {
     fx: AfterCommit,
     chat: LockedChat,
   ): Promise<LockedChat | undefined> {
+    // A manual title change holding the chat (the reserved worker id) is no turn.
     const idle =
-      (chat.status === 'waiting' || chat.status === 'error') && (!chat.worker_id || chat.worker_gone);
+      (chat.status === 'waiting' || chat.status === 'error') &&
+      (!chat.worker_id || chat.worker_gone || chat.worker_id === TITLE_LOCK_WORKER_ID);
     if (!idle) return undefined;
     const [head] = await queryRows<QueuedMessageRow>(
       em,
@@ -579,16 +584,24 @@ export class ChatCommands {
     for (const row of rows) await this.event(em, fx, 'deleted', row);
   }
 
-  /** Unarchive cascades over the family the same way; each chat is announced as `created`. */
+  /**
+   * Unarchive cascades over the family the same way; each chat is announced as `created`.
+   * Messages queued before the archive stopped a chat are not stranded: an idle chat with a
+   * queue sends its head now.
+   */
   private async unarchiveFamily(em: EntityManager, fx: AfterCommit, chatId: string): Promise<void> {
-    await this.lockFamily(em, chatId);
+    const family = await this.lockFamily(em, chatId);
     const rows = await queryRows<ChatRow>(
       em,
       `UPDATE chats c SET archived = false, updated_at = now()
         WHERE (c.id = $1 OR c.root_chat_id = $1) AND c.archived RETURNING ${CHAT_COLUMNS}`,
       [chatId],
     );
-    for (const row of rows) await this.event(em, fx, 'created', row);
+    const gone = new Map(family.map((c) => [c.id, c.worker_gone]));
+    for (const row of rows) {
+      await this.event(em, fx, 'created', row);
+      await this.promoteIfIdle(em, fx, { ...row, worker_gone: gone.get(row.id) ?? false });
+    }
   }
 
   /**

@@ -3,7 +3,7 @@
 import type { ValidationError } from '@agentmesh/contracts';
 import { ErrorMessages } from '@agentmesh/contracts';
 
-export type ChatErrorCode = 'bad_request' | 'not_found' | 'conflict' | 'rate_limited';
+export type ChatErrorCode = 'bad_request' | 'not_found' | 'conflict' | 'rate_limited' | 'upstream';
 
 export class ChatCommandError extends Error {
   constructor(
@@ -52,4 +52,6 @@ export const ChatErrors = {
   messageNotFound: 'Chat message not found.',
   onlyUserMessages: 'Only user messages can be edited.',
   queuedMessageNotFound: 'Queued message not found.',
+  titleRegenerationInProgress: 'Title regeneration already in progress for this chat.',
+  titleRegenerationFailed: 'Failed to regenerate chat title.',
 } as const;

@@ -8,4 +8,6 @@ export * from './chat-input';
 export * from './chat-prompts';
 export * from './chat-queries';
 export * from './chat-commands.service';
+export * from './chat-models';
+export * from './chat-titles.service';
 export * from './chats-domain.module';

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
-import type { ChatStatus, ChatStreamEvent } from '@agentmesh/contracts';
+import type { ChatStatus, ChatStreamError, ChatStreamEvent } from '@agentmesh/contracts';
 import { BusService, OutboxService, Subjects } from '@agentmesh/bus';
 import { inTransaction, queryRows } from '@agentmesh/db';
 import { ChatMessageRecord, insertChatMessages, NewChatMessage } from '@agentmesh/entities';
@@ -16,7 +16,10 @@ import { CHAT_COLUMNS, ChatRow, toChat, toChatMessage } from './chat-mapper';
 import { listQueuedMessages } from './chat-queries';
 
 export type TurnOutcome =
-  { status: 'waiting' } | { status: 'pending' } | { status: 'error'; lastError: string };
+  | { status: 'waiting' }
+  | { status: 'pending' }
+  /** `error` adds what clients may show beside the message (kind, provider, status code). */
+  | { status: 'error'; lastError: string; error?: Omit<ChatStreamError, 'message' | 'retryable'> };
 
 export interface FinishResult {
   /** False when the chat belongs to someone else now (nothing was written). */
@@ -115,7 +118,7 @@ export class TurnPersistence {
       events.push({
         type: 'error',
         chat_id: chatId,
-        error: { message: outcome.lastError, retryable: false },
+        error: { ...outcome.error, message: outcome.lastError, retryable: false },
       });
     }
     this.publish(chatId, events);
@@ -125,32 +128,6 @@ export class TurnPersistence {
       status: result.status,
       promotedMessageId: result.promoted ? Number(result.promoted.id) : undefined,
     };
-  }
-
-  /**
-   * Sets a generated title unless the title changed meanwhile (a user's PATCH wins), with the
-   * title_change event in the same transaction. Returns whether it was written.
-   */
-  async setGeneratedTitle(chatId: string, expected: string, title: string): Promise<boolean> {
-    const written = await inTransaction(this.ds, async (em) => {
-      const [row] = await queryRows<ChatRow>(
-        em,
-        `UPDATE chats c SET title = $3 WHERE c.id = $1 AND c.title = $2 RETURNING ${CHAT_COLUMNS}`,
-        [chatId, expected, title],
-      );
-      if (!row) return false;
-      await this.outbox.enqueue(
-        em,
-        Subjects.chatEvents,
-        { v: 1, kind: 'title_change', chat: toChat(row) },
-        `chat:${chatId}:title:${randomUUID()}`,
-        row.owner_id,
-        chatId,
-      );
-      return true;
-    });
-    if (written) this.outbox.kick();
-    return written;
   }
 
   /**

@@ -217,6 +217,32 @@ const chatdOnlySchema = {
   }),
 } satisfies EnvSchema;
 
+const aibridgeRecorderOnlySchema = {
+  AIBRIDGE_RECORDER_BATCH_MESSAGES: v.int({
+    description:
+      'Bus messages the AI Bridge recorder commits in one transaction (each may carry up to 500 records)',
+    apps: ['aibridge-recorder'],
+    default: 100,
+    min: 1,
+    max: 1000,
+  }),
+  AIBRIDGE_RECORDER_BATCH_WAIT: v.duration({
+    description: 'How long the AI Bridge recorder waits for a batch to fill before committing it',
+    apps: ['aibridge-recorder'],
+    default: 20,
+    defaultText: '20ms',
+    min: 1,
+  }),
+  AIBRIDGE_RECORDER_ACK_WAIT: v.duration({
+    description:
+      'How long a delivered AI Bridge message may stay unacked (recorder crashed) before redelivery',
+    apps: ['aibridge-recorder'],
+    default: 30_000,
+    defaultText: '30s',
+    min: 1000,
+  }),
+} satisfies EnvSchema;
+
 export const chatApiSchema = { ...commonSchema, ...httpServerSchema };
 export const workerSchema = <A extends Exclude<AppName, 'chat-api'>>(app: A) => ({
   ...commonSchema,
@@ -224,17 +250,20 @@ export const workerSchema = <A extends Exclude<AppName, 'chat-api'>>(app: A) => 
 });
 export const dbpurgeSchema = { ...workerSchema('dbpurge'), ...dbpurgeOnlySchema };
 export const chatdWorkerSchema = { ...workerSchema('chatd-worker'), ...chatdOnlySchema };
+export const aibridgeRecorderSchema = { ...workerSchema('aibridge-recorder'), ...aibridgeRecorderOnlySchema };
 
 export type CommonConfig = EnvValues<typeof commonSchema>;
 export type ChatApiConfig = EnvValues<typeof chatApiSchema>;
 export type WorkerConfig = EnvValues<ReturnType<typeof workerSchema>>;
 export type DbpurgeConfig = EnvValues<typeof dbpurgeSchema>;
 export type ChatdWorkerConfig = EnvValues<typeof chatdWorkerSchema>;
+export type AibridgeRecorderConfig = EnvValues<typeof aibridgeRecorderSchema>;
 
 export function schemaFor(app: AppName): EnvSchema {
   if (app === 'chat-api') return chatApiSchema;
   if (app === 'dbpurge') return dbpurgeSchema;
   if (app === 'chatd-worker') return chatdWorkerSchema;
+  if (app === 'aibridge-recorder') return aibridgeRecorderSchema;
   return workerSchema(app);
 }
 

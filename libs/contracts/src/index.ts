@@ -4,3 +4,5 @@ export * from './events';
 export * from './time';
 export * from './client';
 export * from './chats';
+export * from './aibridge';
+export * from './aibridge-api';

@@ -44,6 +44,22 @@ export function pgErrorCode(e: unknown): string | undefined {
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
+const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '53300']);
+const UNAVAILABLE_TEXT =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|timeout exceeded when trying to connect|the database system is (starting|shutting) up/i;
+
+/**
+ * True when an error says the database could not be reached or dropped the connection
+ * (connection exceptions, admin shutdown, too many connections, a pool timeout), as opposed
+ * to an error of the statement itself: waiting and retrying can help.
+ */
+export function isDatabaseUnavailable(e: unknown): boolean {
+  const code = pgErrorCode(e);
+  if (code) return code.startsWith('08') || UNAVAILABLE_CODES.has(code);
+  const err = e as { message?: unknown; code?: unknown };
+  return UNAVAILABLE_TEXT.test(`${String(err?.code ?? '')} ${String(err?.message ?? '')}`);
+}
+
 /** Name of the violated constraint for unique/foreign-key violations. */
 export function pgConstraint(e: unknown): string | undefined {
   const err = e as { constraint?: unknown; driverError?: { constraint?: unknown } };

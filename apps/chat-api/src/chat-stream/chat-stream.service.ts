@@ -5,8 +5,11 @@
 //   3. read status, messages after `after_id` and the queue from Postgres in one snapshot;
 //   4. send status, messages, in-progress parts, queue_update (paced: a long chat's snapshot
 //      may be large); then the kept events, then live ones, de-duplicated (stream-dedupe.ts).
-// The chat is marked read after the snapshot and again when the socket closes; closing
-// also drops the subscription.
+// The chat is marked read once the snapshot has been written to the socket and again when
+// the socket closes, and only over messages the client was sent: up to the newest message
+// the snapshot covered, then up to each live `message` whose frame was written. A socket
+// closed (or failed) before its snapshot went out marks nothing. Closing also drops the
+// subscription.
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
@@ -51,10 +54,16 @@ export class ChatStreamService {
     const late: LiveBatch[] = [];
     let kept = 0;
     let filter: LiveFilter | undefined;
+    // The read cursor this socket may set: undefined until the snapshot has been written.
+    let readUpTo: number | undefined;
     const forward = (batch: LiveBatch, f: LiveFilter) => {
       const accepted = f.filter(batch.events);
       if (accepted.length === 0) return;
-      channel.send(accepted === batch.events ? batch.frames() : streamFrames(accepted));
+      const newest = newestMessageId(accepted);
+      channel.send(
+        accepted === batch.events ? batch.frames() : streamFrames(accepted),
+        newest === undefined ? undefined : () => (readUpTo = Math.max(readUpTo ?? 0, newest)),
+      );
     };
     const stopListening = this.hub.listen(chatId, (batch) => {
       if (channel.closed) return;
@@ -73,7 +82,7 @@ export class ChatStreamService {
     channel.onClose(async () => {
       stopListening();
       stopGaps();
-      await this.markRead(target, log);
+      await this.markRead(target, readUpTo, log);
     });
 
     try {
@@ -83,28 +92,46 @@ export class ChatStreamService {
       const state = await readStreamSnapshot(this.ds, chatId, target.afterId);
       if (channel.closed) return;
       if (!state) return channel.close(CloseCodes.policy, 'chat not found');
-      const snapshot = assembleSnapshot({ chatId, ...state, buffer, early });
+      const { newestMessageId: snapshotNewest, ...read } = state;
+      const snapshot = assembleSnapshot({ chatId, ...read, buffer, early });
       early.length = 0;
       // A long chat's snapshot may exceed the backpressure limit: it is paced, and live events
       // keep arriving in `late` (bounded) meanwhile.
-      await channel.sendPaced(streamFrames(snapshot.events));
-      if (channel.closed) return;
-      for (const batch of late) forward(batch, snapshot.filter);
-      late.length = 0;
-      filter = snapshot.filter;
-      await this.markRead(target, log);
+      const written = await channel.sendPaced(streamFrames(snapshot.events));
+      if (!written) return;
+      // The client has every message it may see up to the read's newest one. The socket may
+      // have closed just after the write, its close handler already run: mark read here too.
+      readUpTo = Math.max(readUpTo ?? 0, snapshotNewest ?? 0);
+      if (!channel.closed) {
+        for (const batch of late) forward(batch, snapshot.filter);
+        late.length = 0;
+        filter = snapshot.filter;
+      }
+      await this.markRead(target, readUpTo, log);
     } catch (e) {
       log.error({ err: e }, 'chat stream failed');
       channel.close(CloseCodes.internal, 'internal error');
     }
   }
 
-  private async markRead(target: StreamTarget, log: Logger): Promise<void> {
-    if (target.auth.userId !== target.chat.owner_id) return;
+  /** Moves the owner's read cursor up to `upTo` (nothing sent yet: undefined, no write). */
+  private async markRead(target: StreamTarget, upTo: number | undefined, log: Logger): Promise<void> {
+    if (target.auth.userId !== target.chat.owner_id || !upTo) return;
     try {
-      await markChatRead(this.ds, target.chat.id, target.chat.owner_id);
+      await markChatRead(this.ds, target.chat.id, target.chat.owner_id, upTo);
     } catch (e) {
       log.warn({ err: e }, 'could not mark the chat read');
     }
   }
+}
+
+/** The highest message id among `events`, if any is a message. */
+function newestMessageId(events: readonly ChatStreamEvent[]): number | undefined {
+  let newest: number | undefined;
+  for (const e of events) {
+    if (e.type !== 'message') continue;
+    const id = Number(e.message.id);
+    if (Number.isSafeInteger(id) && (newest === undefined || id > newest)) newest = id;
+  }
+  return newest;
 }

@@ -1,5 +1,5 @@
 // SocketChannel against a fake socket: keepalive pings and dropping a silent peer,
-// backpressure, close handlers run once.
+// backpressure, close handlers run once, and sends reporting whether they were written.
 import { EventEmitter } from 'node:events';
 import pino from 'pino';
 import type { WebSocket } from 'ws';
@@ -14,8 +14,8 @@ class FakeSocket extends EventEmitter {
   pings = 0;
   terminated = 0;
   closedWith?: [number, string];
-  private writes: (() => void)[] = [];
-  send(data: string, cb?: () => void) {
+  private writes: ((err?: Error) => void)[] = [];
+  send(data: string, cb?: (err?: Error) => void) {
     this.sent.push(data);
     this.bufferedAmount += data.length;
     if (cb) this.writes.push(cb);
@@ -24,6 +24,10 @@ class FakeSocket extends EventEmitter {
   flush() {
     this.bufferedAmount = 0;
     for (const cb of this.writes.splice(0)) cb();
+  }
+  /** The connection broke: pending write callbacks get the error. */
+  fail() {
+    for (const cb of this.writes.splice(0)) cb(new Error('socket destroyed'));
   }
   ping() {
     this.pings++;
@@ -111,8 +115,14 @@ it('paces a large send by the socket writes instead of dropping the client', asy
   await new Promise((r) => setImmediate(r));
   expect(ws.sent).toHaveLength(4);
   ws.flush();
-  await sending;
+  await new Promise((r) => setImmediate(r));
   expect(ws.sent).toEqual(frames);
+  let settled = false;
+  void sending.then(() => (settled = true));
+  await new Promise((r) => setImmediate(r));
+  expect(settled).toBe(false); // the last frame is not written yet
+  ws.flush();
+  await expect(sending).resolves.toBe(true);
   expect(ws.terminated).toBe(0);
 });
 
@@ -120,6 +130,39 @@ it('stops a paced send when the socket closes', async () => {
   const { ws, ch } = channel();
   const sending = ch.sendPaced(['a'.repeat(150), 'b', 'c']);
   ws.terminate();
-  await sending;
+  await expect(sending).resolves.toBe(false);
   expect(ws.sent).toEqual(['a'.repeat(150)]);
+});
+
+it('reports a paced send as unsent when the socket closes before the last write completes', async () => {
+  const { ws, ch } = channel();
+  const sending = ch.sendPaced(['a', 'b']);
+  await new Promise((r) => setImmediate(r));
+  expect(ws.sent).toEqual(['a', 'b']);
+  ws.terminate();
+  await expect(sending).resolves.toBe(false);
+});
+
+it('reports a paced send as unsent when a write fails', async () => {
+  const { ws, ch } = channel();
+  const sending = ch.sendPaced(['a']);
+  ws.fail();
+  await expect(sending).resolves.toBe(false);
+});
+
+it('confirms a send once its last frame is written, never when the write failed', () => {
+  const { ws, ch } = channel();
+  const confirmed: string[] = [];
+  ch.send(['a', 'b'], () => confirmed.push('ab'));
+  ch.send(['c']);
+  expect(confirmed).toEqual([]);
+  ws.flush();
+  expect(confirmed).toEqual(['ab']);
+  ch.send(['d'], () => confirmed.push('d'));
+  ws.fail();
+  expect(confirmed).toEqual(['ab']);
+  ws.terminate();
+  ch.send(['e'], () => confirmed.push('e'));
+  expect(ws.sent).toEqual(['a', 'b', 'c', 'd']);
+  expect(confirmed).toEqual(['ab']);
 });

@@ -81,22 +81,31 @@ export class SocketChannel {
 
   /**
    * Sends frames that may add up to more than the limit (a snapshot of a long chat): whenever
-   * more than the limit is unflushed, waits until the frames so far are written.
+   * more than the limit is unflushed, waits until the frames so far are written. Resolves
+   * true once every frame has been written to the socket, false when the socket closed or a
+   * write failed first (the client may not have them all).
    */
-  async sendPaced(frames: readonly string[]): Promise<void> {
-    let written: Promise<void> = Promise.resolve();
+  async sendPaced(frames: readonly string[]): Promise<boolean> {
+    const closedFirst = this.ended.then(() => false);
+    let written: Promise<boolean> = Promise.resolve(true);
     for (const frame of frames) {
-      if (this.ws.bufferedAmount > this.opts.maxBufferedBytes) await Promise.race([written, this.ended]);
-      if (this.closed) return;
-      written = new Promise<void>((resolve) => this.ws.send(frame, () => resolve()));
+      if (this.ws.bufferedAmount > this.opts.maxBufferedBytes) await Promise.race([written, closedFirst]);
+      if (this.closed) return false;
+      written = new Promise<boolean>((resolve) => this.ws.send(frame, (err) => resolve(!err)));
     }
+    // Writes complete in order: the last one's outcome is the whole send's.
+    return Promise.race([written, closedFirst]);
   }
 
-  /** Sends text frames; drops the socket when the client falls too far behind. */
-  send(frames: readonly string[]): void {
-    for (const frame of frames) {
+  /**
+   * Sends text frames; drops the socket when the client falls too far behind. `onWritten`
+   * runs once all of them have been written to the socket (never when the socket closed first).
+   */
+  send(frames: readonly string[], onWritten?: () => void): void {
+    for (let i = 0; i < frames.length; i++) {
       if (this.closed) return;
-      this.ws.send(frame);
+      const confirm = i === frames.length - 1 ? onWritten : undefined;
+      this.ws.send(frames[i], confirm && ((err?: Error) => void (err || confirm())));
     }
     if (this.ws.bufferedAmount > this.opts.maxBufferedBytes) {
       this.logger.warn(

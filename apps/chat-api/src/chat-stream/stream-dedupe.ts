@@ -17,6 +17,8 @@
 //   `status: running` reset the seq window; while the chat is not running (at the read, or
 //   after a non-running status) parts are leftovers of a finished step and are dropped until
 //   the next `status: running`.
+// - The state is bounded for sockets open for days: parts need only the highest seq, and the
+//   message ids sent are kept as SentMessageIds (the newest ids exactly, older ones as a floor).
 import type {
   ChatBufferReply,
   ChatMessage,
@@ -45,22 +47,72 @@ export function isStepBoundary(e: ChatStreamEvent): boolean {
   }
 }
 
+/** How many of the newest sent message ids a socket remembers exactly. */
+export const MESSAGE_ID_WINDOW = 1024;
+
+/**
+ * The message ids a socket has sent, in memory bounded by the window (at most twice the window
+ * ids between trims, whatever the socket's age). Message ids come from one ascending sequence
+ * and are published after their commit, so they arrive in id order except when transactions
+ * commit concurrently (a user message from chat-api beside the worker's): the newest `window`
+ * ids are remembered exactly, and every older id collapses into a floor — an id at or below it
+ * counts as sent. A message is thus still delivered when it arrives late, unless more than
+ * `window` newer messages of the chat came first (then it is taken for a duplicate).
+ */
+export class SentMessageIds {
+  /** Every id at or below it counts as sent. */
+  private floor = -Infinity;
+  /** The ids above the floor, ascending. */
+  private ids: number[] = [];
+
+  constructor(private readonly window = MESSAGE_ID_WINDOW) {
+    if (!(window >= 1)) throw new RangeError('the message id window must be at least 1');
+  }
+
+  /** Ids remembered exactly (for tests and metrics). */
+  get size(): number {
+    return this.ids.length;
+  }
+
+  /** Records `id` as sent; false when it already was. Ids that are not integers are never remembered. */
+  add(id: number): boolean {
+    if (!Number.isSafeInteger(id)) return true;
+    if (id <= this.floor) return false;
+    const ids = this.ids;
+    if (ids.length === 0 || ids[ids.length - 1] < id) ids.push(id);
+    else {
+      let lo = 0;
+      let hi = ids.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (ids[mid] < id) lo = mid + 1;
+        else hi = mid;
+      }
+      if (ids[lo] === id) return false;
+      ids.splice(lo, 0, id);
+    }
+    // Trimmed in steps of `window` ids, so in-order arrivals cost O(1) amortized.
+    if (ids.length > 2 * this.window) {
+      const drop = ids.length - this.window;
+      this.floor = ids[drop - 1];
+      this.ids = ids.slice(drop);
+    }
+    return true;
+  }
+}
+
 /** De-duplicates live events for one socket; `accept` also advances the state. */
 export class LiveFilter {
   constructor(
-    private readonly sentMessageIds: Set<number>,
+    private readonly sentMessageIds: SentMessageIds,
     private highestSeq: number,
     private awaitingTurn: boolean,
   ) {}
 
   accept(e: ChatStreamEvent): boolean {
     switch (e.type) {
-      case 'message': {
-        const id = Number(e.message.id);
-        if (this.sentMessageIds.has(id)) return false;
-        this.sentMessageIds.add(id);
-        return true;
-      }
+      case 'message':
+        return this.sentMessageIds.add(Number(e.message.id));
       case 'message_part': {
         if (this.awaitingTurn) return false;
         const seq = seqOf(e);
@@ -112,10 +164,13 @@ export interface SnapshotInput {
 }
 
 /** The snapshot frames' events (status, messages, in-progress parts, queue) and the filter for what follows. */
-export function assembleSnapshot(input: SnapshotInput): { events: ChatStreamEvent[]; filter: LiveFilter } {
+export function assembleSnapshot(
+  input: SnapshotInput,
+  messageIdWindow = MESSAGE_ID_WINDOW,
+): { events: ChatStreamEvent[]; filter: LiveFilter } {
   const { chatId, early } = input;
   const events: ChatStreamEvent[] = [{ type: 'status', chat_id: chatId, status: { status: input.status } }];
-  const sent = new Set<number>();
+  const sent = new SentMessageIds(messageIdWindow);
   for (const message of input.messages) {
     events.push({ type: 'message', chat_id: chatId, message });
     sent.add(Number(message.id));

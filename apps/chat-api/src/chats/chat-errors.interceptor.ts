@@ -10,6 +10,7 @@ const CODES: Record<ChatErrorCode, ApiErrorCode> = {
   not_found: 'not_found',
   conflict: 'conflict',
   rate_limited: 'rate_limited',
+  upstream: 'upstream',
 };
 
 export function toApiError(e: unknown): unknown {

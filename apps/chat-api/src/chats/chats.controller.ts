@@ -1,4 +1,5 @@
-// /api/experimental/chats: the chat list, one chat, its messages and queue, interrupt.
+// /api/experimental/chats: the chat list, one chat, its messages and queue, interrupt, title
+// regeneration.
 import {
   Body,
   Controller,
@@ -125,6 +126,12 @@ export class ChatsController {
     @Param('queued') queued: string,
   ): Promise<ChatMessage> {
     return this.chats.promote(auth, chat, queued);
+  }
+
+  @Post(':chat/title/regenerate')
+  @HttpCode(200)
+  regenerateTitle(@Auth() auth: AuthContext, @Param('chat') chat: string): Promise<Chat> {
+    return this.chats.regenerateTitle(auth, chat);
   }
 
   @Post(':chat/interrupt')

@@ -11,6 +11,7 @@ import type {
 } from '@agentmesh/contracts';
 import {
   ChatCommands,
+  ChatTitles,
   ChatReadRow,
   chatWithChildren,
   findChat,
@@ -67,6 +68,7 @@ export class ChatsService {
   constructor(
     private readonly ds: DataSource,
     private readonly commands: ChatCommands,
+    private readonly titles: ChatTitles,
     private readonly systemPrompt: SystemPromptService,
   ) {}
 
@@ -249,6 +251,13 @@ export class ChatsService {
     const chat = await this.load(auth, ref);
     this.assertMayCreate(auth, chat.organization_id);
     return toChatMessage(await this.commands.promoteQueued(chat.id, queuedId));
+  }
+
+  /** A title written by a model from the conversation; needs update permission (404). */
+  async regenerateTitle(auth: AuthContext, ref: string): Promise<Chat> {
+    const chat = await this.load(auth, ref, 'update');
+    await this.titles.regenerate(chat.id);
+    return chatWithChildren(this.ds, await this.load(auth, chat.id));
   }
 
   async interrupt(auth: AuthContext, ref: string): Promise<Chat> {

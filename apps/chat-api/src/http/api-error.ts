@@ -3,7 +3,14 @@
 import { ApiErrorBody, ErrorMessages, ValidationError } from '@agentmesh/contracts';
 
 export type ApiErrorCode =
-  'bad_request' | 'validation' | 'unauthenticated' | 'forbidden' | 'not_found' | 'conflict' | 'rate_limited';
+  | 'bad_request'
+  | 'validation'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'rate_limited'
+  | 'upstream';
 
 export const STATUS_BY_CODE: Record<ApiErrorCode, number> = {
   bad_request: 400,
@@ -13,6 +20,8 @@ export const STATUS_BY_CODE: Record<ApiErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   rate_limited: 429,
+  /** A model provider failed the call the request needed. */
+  upstream: 502,
 };
 
 export class ApiError extends Error {

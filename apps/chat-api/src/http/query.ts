@@ -13,7 +13,8 @@ export interface Pagination {
   afterId?: string;
 }
 
-function single(q: RawQuery, key: string, problems: ValidationError[]): string | undefined {
+/** A query parameter given at most once, as a string; undefined (and a problem) otherwise. */
+export function single(q: RawQuery, key: string, problems: ValidationError[]): string | undefined {
   const v = q[key];
   if (v === undefined) return undefined;
   if (typeof v !== 'string') {

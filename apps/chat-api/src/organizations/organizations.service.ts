@@ -15,6 +15,7 @@ import { checkRoleChange, slimRole, validateRoleNames } from '@agentmesh/rbac';
 import { ApiError } from '../http/api-error';
 import { AuthContext } from '../auth/auth.types';
 import { assertCan, assertVisible, Objects, sqlFilter } from '../auth/authz';
+import { aiSeatHolders } from '../users/user-mapper';
 import { UsersService } from '../users/users.service';
 
 interface OrgRow {
@@ -77,7 +78,7 @@ function toMember(
   };
 }
 
-function toMemberWithUser(r: MemberRow): OrganizationMemberWithUserData {
+function toMemberWithUser(r: MemberRow, aiSeats: ReadonlySet<string>): OrganizationMemberWithUserData {
   return {
     ...toMember(r),
     username: r.username,
@@ -91,7 +92,7 @@ function toMemberWithUser(r: MemberRow): OrganizationMemberWithUserData {
     user_updated_at: wireTime(r.user_updated_at),
     ...(r.is_service_account ? { is_service_account: true } : {}),
     global_roles: r.rbac_roles.map((n) => slimRole(n)),
-    has_ai_seat: false,
+    has_ai_seat: aiSeats.has(r.user_id),
   };
 }
 
@@ -180,7 +181,11 @@ export class OrganizationsService {
       `SELECT count(*)::int AS count FROM organization_members m JOIN users u ON u.id = m.user_id WHERE ${where}`,
       countParams,
     );
-    return { members: rows.map(toMemberWithUser), count };
+    const seats = await aiSeatHolders(
+      this.ds,
+      rows.map((r) => r.user_id),
+    );
+    return { members: rows.map((r) => toMemberWithUser(r, seats)), count };
   }
 
   /**

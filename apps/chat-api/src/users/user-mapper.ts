@@ -1,9 +1,31 @@
 // Row → wire mapping for users.
 import { User, wireTime } from '@agentmesh/contracts';
+import type { EntityManager } from 'typeorm';
 import type { UserRecord } from '@agentmesh/entities';
 import { slimRole } from '@agentmesh/rbac';
 
-export function toUser(r: UserRecord): User {
+type Db = Pick<EntityManager, 'query'>;
+
+/**
+ * Which of `userIds` hold an AI seat: a user consumes one once AI Bridge has recorded any
+ * interception for them (in flight or not). One query per page of users, one index probe
+ * (idx_aibridge_interceptions_initiator_id) per id.
+ */
+export async function aiSeatHolders(db: Db, userIds: readonly string[]): Promise<Set<string>> {
+  if (userIds.length === 0) return new Set();
+  const rows: { id: string }[] = await db.query(
+    `SELECT u.id FROM unnest($1::uuid[]) AS u(id)
+      WHERE EXISTS (SELECT 1 FROM aibridge_interceptions ai WHERE ai.initiator_id = u.id)`,
+    [[...new Set(userIds)]],
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
+/**
+ * `aiSeats`: the ids, among the users being mapped, of those holding an AI seat (see
+ * `aiSeatHolders`).
+ */
+export function toUser(r: UserRecord, aiSeats: ReadonlySet<string>): User {
   return {
     id: r.id,
     username: r.username,
@@ -18,7 +40,6 @@ export function toUser(r: UserRecord): User {
     ...(r.is_service_account ? { is_service_account: true } : {}),
     organization_ids: r.organization_ids,
     roles: r.rbac_roles.map((n) => slimRole(n)),
-    // AI seats are computed from AI Bridge interceptions, which this schema does not record yet.
-    has_ai_seat: false,
+    has_ai_seat: aiSeats.has(r.id),
   };
 }

@@ -27,7 +27,7 @@ import { assertCan, assertVisible, Objects, sqlFilter } from '../auth/authz';
 import { hashPassword } from '../auth/passwords';
 import { CreateFirstUserDto } from './dto/create-first-user.dto';
 import { CreateUserDto } from './dto/create-user.dto';
-import { toUser } from './user-mapper';
+import { aiSeatHolders, toUser } from './user-mapper';
 
 export const DEFAULT_ORG_NAME = 'coder';
 const FIRST_USER_EXISTS = 'The initial user has already been created.';
@@ -174,7 +174,8 @@ export class UsersService {
   }
 
   async getUser(auth: AuthContext, ref: string): Promise<User> {
-    return toUser(await this.resolve(auth, ref));
+    const user = await this.resolve(auth, ref);
+    return toUser(user, await aiSeatHolders(this.ds, [user.id]));
   }
 
   async listUsers(
@@ -188,7 +189,11 @@ export class UsersService {
       page,
       sqlFilter(auth, 'read', 'user', { idCol: 'u.id', ownerCol: 'u.id' }),
     );
-    return { users: users.map(toUser), count };
+    const seats = await aiSeatHolders(
+      this.ds,
+      users.map((u) => u.id),
+    );
+    return { users: users.map((u) => toUser(u, seats)), count };
   }
 
   async getRoles(auth: AuthContext, ref: string): Promise<UserRoles> {

@@ -10,7 +10,7 @@ import { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import type { ChatMessagePart, ChatStreamEvent } from '@agentmesh/contracts';
 import { BusService, Subjects } from '@agentmesh/bus';
-import { TurnPersistence } from '@agentmesh/chats';
+import { ChatTitles, loadTurnModel, TurnModel, TurnPersistence, TurnSetupError } from '@agentmesh/chats';
 import { Ciphers } from '@agentmesh/crypto';
 import {
   callSettingsFromConfig,
@@ -27,8 +27,7 @@ import {
   streamModel,
 } from '@agentmesh/llm';
 import { LOGGER, Metrics } from '@agentmesh/observability';
-import { TitleGenerator } from './title-generator';
-import { loadHistory, loadTurnModel, TurnModel, TurnSetupError } from './turn-inputs';
+import { loadHistory } from './turn-inputs';
 import { TurnContext, TurnRunner } from './turn-runner';
 
 export const TURN_OPTIONS = Symbol('agentmesh.chatd.turnOptions');
@@ -73,7 +72,7 @@ export class LlmTurnRunner implements TurnRunner {
     private readonly bus: BusService,
     private readonly persistence: TurnPersistence,
     private readonly ciphers: Ciphers,
-    private readonly titles: TitleGenerator,
+    private readonly titles: ChatTitles,
     @Inject(TURN_OPTIONS) private readonly opts: TurnOptions,
     @Inject(LOGGER) private readonly logger: Logger,
     metrics: Metrics,
@@ -125,7 +124,13 @@ export class LlmTurnRunner implements TurnRunner {
       return;
     }
     if (outcome.kind === 'failed') {
-      await this.finish(chat.id, workerId, { status: 'error', lastError: outcome.error.message });
+      // The provider's own text (`detail`) stays in the logs: some servers echo the key back.
+      const { kind, provider, statusCode } = outcome.error;
+      await this.finish(chat.id, workerId, {
+        status: 'error',
+        lastError: outcome.error.message,
+        error: { kind, provider, ...(statusCode !== undefined ? { status_code: statusCode } : {}) },
+      });
       return;
     }
     // Completed, or interrupted/stolen with a partial answer: persist what we have; the
