@@ -18,6 +18,7 @@ export class AibridgeRecorderModule {
       batch: {
         maxMessages: cfg.AIBRIDGE_RECORDER_BATCH_MESSAGES,
         maxWaitMs: cfg.AIBRIDGE_RECORDER_BATCH_WAIT,
+        maxBytes: cfg.AIBRIDGE_RECORDER_BATCH_BYTES,
       },
     };
     return {

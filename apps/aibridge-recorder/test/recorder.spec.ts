@@ -319,6 +319,60 @@ describe('aibridge-recorder', () => {
     expect(await interception(stranger.id)).toMatchObject({ thread_parent_id: null, thread_root_id: null });
   });
 
+  it('links a whole thread that arrives in one batch: every level gets the root, never across users', async () => {
+    const tool = (interception_id: string, call: string, s: number) => ({
+      id: randomUUID(),
+      interception_id,
+      provider_response_id: `m-${call}`,
+      provider_tool_call_id: call,
+      tool: 'bash',
+      input: '{}',
+      injected: false,
+      created_at: at(s),
+    });
+    const root = started({ started_at: at(20) });
+    const child = started({ started_at: at(22), correlating_tool_call_id: 'call_b1' });
+    const grandchild = started({ started_at: at(24), correlating_tool_call_id: 'call_b2' });
+    const great = started({ started_at: at(26), correlating_tool_call_id: 'call_b3' });
+    const stranger = started({
+      initiator_id: randomUUID(),
+      started_at: at(27),
+      correlating_tool_call_id: 'call_b1',
+    });
+    // One synchronous burst: the client sends it as one batch message, stored in one transaction.
+    await Promise.all([
+      batched.recordInterceptionStarted(root),
+      batched.recordToolUsage(tool(root.id, 'call_b1', 21)),
+      batched.recordInterceptionStarted(child),
+      batched.recordToolUsage(tool(child.id, 'call_b2', 23)),
+      batched.recordInterceptionStarted(grandchild),
+      batched.recordToolUsage(tool(grandchild.id, 'call_b3', 25)),
+      batched.recordInterceptionStarted(great),
+      batched.recordInterceptionStarted(stranger),
+      ...[root, child, grandchild, great, stranger].map((i) =>
+        batched.recordInterceptionEnded({ id: i.id, ended_at: at(30) }),
+      ),
+    ]);
+    await settled();
+    expect(await interception(root.id)).toMatchObject({ thread_parent_id: null, thread_root_id: null });
+    for (const [row, parent] of [
+      [child, root],
+      [grandchild, child],
+      [great, grandchild],
+    ])
+      expect(await interception(row.id)).toMatchObject({
+        thread_parent_id: parent.id,
+        thread_root_id: root.id,
+        session_id: root.id,
+        ended_at: new Date(at(30)),
+      });
+    expect(await interception(stranger.id)).toMatchObject({ thread_parent_id: null, thread_root_id: null });
+    // One session of four interceptions, counted once.
+    expect(
+      await rows(`SELECT count(*)::int AS n FROM aibridge_sessions WHERE session_id = $1`, [root.id]),
+    ).toEqual([{ n: 1 }]);
+  });
+
   it('dead-letters invalid messages with the problems named, keeping the valid records of a batch', async () => {
     const good = started();
     const badId = randomUUID();
@@ -336,18 +390,52 @@ describe('aibridge-recorder', () => {
     );
     await settled();
     expect(await interception(good.id)).toBeDefined();
-    const dlq = cat.streamName('DEAD_LETTERS');
-    const letter = await waitFor('the dead letter', async () => {
-      const last = (await jsm.streams.info(dlq)).state.last_seq;
-      for (let seq = last; seq >= 1; seq--) {
-        const m = await jsm.streams.getMessage(dlq, { seq }).catch(() => undefined);
-        const l = m?.json<DeadLetter>();
-        if (l?.stream_seq === ack.seq && l.consumer === 'aibridge-recorder') return l;
-      }
-      return undefined;
-    });
+    const letter = await deadLetterOf(ack.seq);
     expect(letter.error).toContain('records[1].id');
     expect(letter.error).toContain('records[1].input_tokens');
     expect(letter.deliveries).toBe(1);
   });
+
+  it('retries a partly invalid message while it holds an end that cannot apply yet, then dead-letters it', async () => {
+    await settled(); // nothing unacked: num_redelivered counts only this message below
+    const late = started({ started_at: at(40) });
+    const badId = randomUUID();
+    const ack = await jetstream(nc).publish(
+      cat.absolute('aibridge.batch'),
+      JSON.stringify({
+        v: 1,
+        id: badId,
+        records: [
+          { kind: 'interception.ended', id: late.id, ended_at: at(41) },
+          { kind: 'usage.prompt', id: randomUUID(), interception_id: late.id, prompt: 7 },
+        ],
+      }),
+      { msgID: `batch:${badId}` },
+    );
+    // The end is retried (not dead-lettered with the invalid prompt) until its start arrives.
+    await waitFor(
+      'a redelivery',
+      async () =>
+        (await jsm.consumers.info(cat.streamName('AIBRIDGE'), 'aibridge-recorder')).num_redelivered > 0,
+    );
+    await single.recordInterceptionStarted(late);
+    const letter = await deadLetterOf(ack.seq);
+    expect(letter.error).toContain('records[1].prompt');
+    expect(letter.deliveries).toBeGreaterThan(1);
+    expect((await interception(late.id)).ended_at?.toISOString()).toBe(at(41));
+  });
 });
+
+/** The dead letter the recorder wrote for the AIBRIDGE message at `streamSeq`. */
+async function deadLetterOf(streamSeq: number): Promise<DeadLetter> {
+  const dlq = cat.streamName('DEAD_LETTERS');
+  return waitFor('the dead letter', async () => {
+    const last = (await jsm.streams.info(dlq)).state.last_seq;
+    for (let seq = last; seq >= 1; seq--) {
+      const m = await jsm.streams.getMessage(dlq, { seq }).catch(() => undefined);
+      const l = m?.json<DeadLetter>();
+      if (l?.stream_seq === streamSeq && l.consumer === 'aibridge-recorder') return l;
+    }
+    return undefined;
+  });
+}

@@ -1039,6 +1039,30 @@ describe('GET /sessions/{session_id}', () => {
     ]);
   });
 
+  it('opens a session whose client id is 256 characters outside ASCII', async () => {
+    // 256 code points (the recorder's limit), 384 UTF-16 units, 2,304 characters percent-encoded.
+    const csid = '🦀'.repeat(128) + 'é'.repeat(128);
+    const id = uid(0x256);
+    await insertInterception({
+      id,
+      initiator: s.aliceId,
+      provider: 'openai',
+      providerName: 'openai',
+      model: 'gpt-4o',
+      client: 'Codex',
+      started: '2025-03-05T00:00:00Z',
+      ended: '2025-03-05T00:00:01Z',
+      csid,
+    });
+    try {
+      const res = await s.owner.raw('GET', `${BASE}/sessions/${encodeURIComponent(csid)}`);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ id: csid, threads: [{ id }] });
+    } finally {
+      await s.db.query(`DELETE FROM aibridge_interceptions WHERE id = $1`, [id]);
+    }
+  });
+
   it('404 for unknown or in-flight-only sessions, 400 for bad paging parameters', async () => {
     const p = `${BASE}/sessions`;
     // Client session ids run to 256 characters: long ids are looked up, not refused (414).

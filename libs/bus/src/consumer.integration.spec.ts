@@ -32,6 +32,8 @@ interface Probe {
   permanent?: boolean;
   /** Wait for the test to release this id before resolving. */
   block?: boolean;
+  /** Filler, to give a message a size. */
+  pad?: string;
 }
 
 const spec = (name: string): SubjectSpec<Probe, [id: string]> => ({
@@ -721,5 +723,68 @@ describe('batch consumer under a slow handler', () => {
     // ~300 ms of arrivals under 200 ms batches: a handful of batches, not one per 20 ms.
     expect(sizes.length).toBeLessThanOrEqual(6);
     expect(Math.max(...sizes)).toBeGreaterThan(5);
+  });
+});
+
+describe('batch consumer with a byte budget', () => {
+  const BytesSubject = spec('bytesbatch');
+  const CAP = 600;
+  const bytesDef = def('bytesbatch', { batch: { maxMessages: 100, maxWaitMs: 20, maxBytes: CAP } });
+  const batches: { id: string; bytes: number }[][] = [];
+
+  @Injectable()
+  class BytesHandlers {
+    @OnJetStreamMessage(bytesDef)
+    async onBatch(items: BatchItem[]): Promise<(Error | undefined)[]> {
+      batches.push(
+        items.map((i) => ({
+          id: (i.payload as Probe).id,
+          bytes: Buffer.byteLength(JSON.stringify(i.payload)),
+        })),
+      );
+      // Slow enough that the next messages pile up in the filling batch meanwhile.
+      await new Promise((r) => setTimeout(r, 100));
+      return items.map(() => undefined);
+    }
+  }
+
+  let app: TestingModule;
+  beforeAll(async () => {
+    app = await startApp([BytesHandlers], [bytesDef], new Control());
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('keeps every batch within maxBytes of payload; a larger message is a batch of its own', async () => {
+    const bus = app.get(BusService);
+    const ids = Array.from({ length: 30 }, (_, i) => `b-${i}`);
+    // ~150 bytes each, and one message bigger than the whole budget in the middle.
+    await Promise.all(
+      ids.map((id, i) =>
+        bus.publishDurable(
+          BytesSubject,
+          { v: 1, id, pad: 'x'.repeat(i === 15 ? CAP + 100 : 120) },
+          `bytesbatch:${id}`,
+          id,
+        ),
+      ),
+    );
+    await waitUntil('all handled', () => batches.flat().length === ids.length);
+    await waitSettled('bytesbatch');
+    expect(
+      batches
+        .flat()
+        .map((b) => b.id)
+        .sort(),
+    ).toEqual([...ids].sort());
+    const big = batches.find((b) => b.some((m) => m.id === 'b-15'))!;
+    expect(big).toHaveLength(1);
+    expect(big[0].bytes).toBeGreaterThan(CAP);
+    for (const b of batches.filter((x) => x !== big))
+      expect(b.reduce((a, m) => a + m.bytes, 0)).toBeLessThanOrEqual(CAP);
+    // The budget is what split them: the messages piled up, so batches came out full (3 or
+    // 4 messages of ~150 bytes), not one message at a time.
+    expect(Math.max(...batches.map((b) => b.length))).toBeGreaterThanOrEqual(3);
   });
 });

@@ -4,8 +4,8 @@
 // published to the dead-letter stream with the error and then acked, so it never blocks
 // the stream and is never silently lost.
 // A consumer declared with `batch` hands its handler up to `maxMessages` messages at once
-// (or what arrived within `maxWaitMs` of the first), so it can commit them in one
-// transaction; they are acked after the handler resolved. When a whole batch fails, each
+// (or what arrived within `maxWaitMs` of the first, or as many as add up to `maxBytes`), so it
+// can commit them in one transaction; they are acked after the handler resolved. When a whole batch fails, each
 // message is retried alone, so one bad message cannot hold the others back.
 import type { Consumer, JsMsg } from '@nats-io/jetstream';
 import { SpanKind } from '@opentelemetry/api';
@@ -74,6 +74,7 @@ export class ConsumerRunner {
    * while another was running (it starts as soon as that one ends).
    */
   private buffer: JsMsg[] = [];
+  private bufferBytes = 0;
   private flushTimer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private flushDue = false;
@@ -163,13 +164,23 @@ export class ConsumerRunner {
   }
 
   /**
-   * Batch mode: adds a message to the filling batch. A full batch waits for the running one
-   * to end (backpressure: the loop pulls nothing meanwhile), then starts; a partial batch
-   * starts once its wait ran out and no batch is running.
+   * Batch mode: adds a message to the filling batch. A full batch (by messages or bytes)
+   * waits for the running one to end (backpressure: the loop pulls nothing meanwhile), then
+   * starts; a partial batch starts once its wait ran out and no batch is running.
    */
   private async enqueue(m: JsMsg, batch: NonNullable<ConsumerDef['batch']>): Promise<void> {
+    if (
+      batch.maxBytes !== undefined &&
+      this.buffer.length > 0 &&
+      this.bufferBytes + m.data.length > batch.maxBytes
+    ) {
+      // This message would take the filling batch past its byte budget: start that batch first.
+      while (this.running) await this.running;
+      this.startBatch();
+    }
     this.buffer.push(m);
-    if (this.buffer.length >= batch.maxMessages) {
+    this.bufferBytes += m.data.length;
+    if (this.bufferFull()) {
       while (this.running) await this.running;
       this.startBatch();
     } else {
@@ -188,6 +199,7 @@ export class ConsumerRunner {
     this.flushDue = false;
     const taken = this.buffer;
     this.buffer = [];
+    this.bufferBytes = 0;
     if (taken.length === 0) return;
     this.running = this.handleBatch(taken)
       .catch((e: unknown) =>
@@ -195,9 +207,18 @@ export class ConsumerRunner {
       )
       .finally(() => {
         this.running = undefined;
-        const full = this.buffer.length >= (this.def.batch?.maxMessages ?? 1);
-        if (this.flushDue || full) this.startBatch();
+        if (this.flushDue || this.bufferFull()) this.startBatch();
       });
+  }
+
+  /** The filling batch has as many messages, or as many payload bytes, as a batch may hold. */
+  private bufferFull(): boolean {
+    const batch = this.def.batch;
+    if (!batch) return this.buffer.length > 0;
+    return (
+      this.buffer.length >= batch.maxMessages ||
+      (batch.maxBytes !== undefined && this.bufferBytes >= batch.maxBytes)
+    );
   }
 
   /** Finishes the running batch and the filling one (the loop ended: they are in hand). */

@@ -68,9 +68,11 @@ export interface ConsumerDef {
   maxAckPending?: number;
   /**
    * Batch delivery: the handler (a JetStreamBatchHandler) gets up to `maxMessages` messages
-   * at once, or those that arrived within `maxWaitMs` of the first.
+   * at once, or those that arrived within `maxWaitMs` of the first. With `maxBytes`, a batch's
+   * payloads add up to at most that many bytes (a single larger message is a batch of its
+   * own), which bounds one transaction's size whatever the messages carry.
    */
-  batch?: { maxMessages: number; maxWaitMs: number };
+  batch?: { maxMessages: number; maxWaitMs: number; maxBytes?: number };
 }
 
 function streamConfig(cat: SubjectCatalog, def: StreamDef): Partial<StreamConfig> & { name: string } {

@@ -226,6 +226,15 @@ const aibridgeRecorderOnlySchema = {
     min: 1,
     max: 1000,
   }),
+  AIBRIDGE_RECORDER_BATCH_BYTES: v.bytes({
+    description:
+      'Most payload bytes the AI Bridge recorder commits in one transaction (a larger single message is committed alone)',
+    apps: ['aibridge-recorder'],
+    default: 8 * 1024 * 1024,
+    defaultText: '8MiB',
+    min: 64 * 1024,
+    max: 1024 * 1024 * 1024,
+  }),
   AIBRIDGE_RECORDER_BATCH_WAIT: v.duration({
     description: 'How long the AI Bridge recorder waits for a batch to fill before committing it',
     apps: ['aibridge-recorder'],

@@ -97,6 +97,18 @@ describe('parseEnv', () => {
     expect(() => parseEnv(s, { I: '6' })).toThrow('I must be <= 5');
     expect(() => parseEnv(s, { I: '1.5' })).toThrow('I must be an integer');
   });
+
+  it('parses sizes with binary and decimal units, within bounds', () => {
+    const s = { S: v.bytes({ description: 's', apps: 'all', min: 1024, max: 64 * 1024 ** 2 }) };
+    expect(parseEnv(s, { S: '8MiB' })).toEqual({ S: 8 * 1024 ** 2 });
+    expect(parseEnv(s, { S: '512 KiB' })).toEqual({ S: 512 * 1024 });
+    expect(parseEnv(s, { S: '2mb' })).toEqual({ S: 2_000_000 });
+    expect(parseEnv(s, { S: '4096' })).toEqual({ S: 4096 });
+    expect(() => parseEnv(s, { S: '1.5MiB' })).toThrow('S must be a size like 1048576, 512KiB or 8MiB');
+    expect(() => parseEnv(s, { S: '3 parsecs' })).toThrow('S must be a size like');
+    expect(() => parseEnv(s, { S: '1000' })).toThrow('S must be at least 1024 bytes, got 1000');
+    expect(() => parseEnv(s, { S: '1GiB' })).toThrow('S must be at most 67108864 bytes');
+  });
 });
 
 describe('redactConfig', () => {

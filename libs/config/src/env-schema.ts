@@ -124,6 +124,33 @@ export const v = {
       },
     };
   },
+  /** Sizes as bytes: "1048576", "512KiB", "8MiB", "1GiB" (also KB/MB/GB as powers of 1000). */
+  bytes<const O extends Opts<number> & { min?: number; max?: number }>(opts: O): VarSpec<number, Present<O>> {
+    const units: Record<string, number> = {
+      '': 1,
+      b: 1,
+      kb: 1e3,
+      mb: 1e6,
+      gb: 1e9,
+      kib: 1024,
+      mib: 1024 ** 2,
+      gib: 1024 ** 3,
+    };
+    return {
+      ...opts,
+      parse(raw) {
+        const m = /^(\d+)\s*([a-z]*)$/i.exec(raw.trim());
+        const mult = m ? units[m[2].toLowerCase()] : undefined;
+        if (!m || mult === undefined)
+          fail(`must be a size like 1048576, 512KiB or 8MiB, got ${JSON.stringify(raw)}`);
+        const n = Number(m[1]) * mult;
+        if (!Number.isSafeInteger(n)) fail('must be a safe integer number of bytes');
+        if (opts.min !== undefined && n < opts.min) fail(`must be at least ${opts.min} bytes, got ${n}`);
+        if (opts.max !== undefined && n > opts.max) fail(`must be at most ${opts.max} bytes, got ${n}`);
+        return n;
+      },
+    };
+  },
   /** Durations as milliseconds: "1500", "1500ms", "30s", "10m", "1h". */
   duration<const O extends Opts<number> & { min?: number }>(opts: O): VarSpec<number, Present<O>> {
     return {

@@ -3,6 +3,7 @@
 // single messages parse from JSON, a partly bad batch keeps its valid records.
 import {
   AIBRIDGE_KINDS,
+  MAX_TOKEN_COUNT,
   AibridgeKind,
   AibridgeProblem,
   aibridgeMessageId,
@@ -187,13 +188,13 @@ describe('validateAibridgeRecord: valid records of each kind', () => {
     expect(r.ok && r.record.id).toBe(ID);
   });
 
-  it('accepts the largest safe token count and zero', () => {
+  it('accepts the largest token count and zero', () => {
     const r = validateAibridgeRecord('usage.token', {
       ...samples['usage.token'],
-      input_tokens: Number.MAX_SAFE_INTEGER,
+      input_tokens: MAX_TOKEN_COUNT,
       output_tokens: 0,
     });
-    expect(r.ok).toBe(true);
+    expect(r.ok && [r.record.input_tokens, r.record.output_tokens]).toEqual([2 ** 40 - 1, 0]);
   });
 
   it.each([
@@ -337,11 +338,11 @@ describe('validateAibridgeRecord: bad input', () => {
       /integer.*string "12"/,
     ],
     [
-      'tokens beyond 2^53',
+      'tokens beyond 2^40-1',
       'usage.token',
-      { cache_write_input_tokens: 2 ** 53 },
+      { cache_write_input_tokens: 2 ** 40 },
       'cache_write_input_tokens',
-      /2\^53-1/,
+      /2\^40-1, got number 1099511627776/,
     ],
     ['infinite tokens', 'usage.token', { input_tokens: Infinity }, 'input_tokens', /non-negative integer/],
     [

@@ -5,6 +5,13 @@
 // wrong in words a gateway author can act on. Pure code: no other lib, no I/O.
 import type { ValidationError } from './errors';
 
+/**
+ * Largest token count one record may carry (about 1.1e12, far beyond any model's window). It
+ * keeps every sum the read API computes exact: a session's totals stay within 2^53 in JSON up
+ * to 8,192 usages at the maximum, and within Postgres's bigint for millions.
+ */
+export const MAX_TOKEN_COUNT = 2 ** 40 - 1;
+
 /** The record kinds; each travels on `{p}.aibridge.<kind>` or inside `{p}.aibridge.batch`. */
 export const AIBRIDGE_KINDS = [
   'interception.started',
@@ -393,8 +400,8 @@ class Fields {
   count(field: string): number | undefined {
     if (!this.has(field)) return this.missing(field);
     const v = this.obj[field];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-      this.problem(field, `must be a non-negative integer no larger than 2^53-1, got ${shown(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_TOKEN_COUNT) {
+      this.problem(field, `must be a non-negative integer no larger than 2^40-1, got ${shown(v)}`);
       return undefined;
     }
     return v;

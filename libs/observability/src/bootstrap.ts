@@ -58,9 +58,10 @@ export async function startApp<C>(opts: BootstrapOptions<C>): Promise<RunningApp
     logger: false,
     genReqId: genRequestId,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
-    // Path parameters may be long ids (AI Bridge client session ids: up to 256 characters,
-    // percent-encoded up to three times that); Fastify's default of 100 would answer 414.
-    routerOptions: { maxParamLength: 1024 },
+    // Path parameters may be long ids (AI Bridge client session ids: up to 256 characters of
+    // up to 4 UTF-8 bytes each, percent-encoded as 3 characters a byte: 3,072); Fastify's
+    // default of 100 would answer 414.
+    routerOptions: { maxParamLength: 3072 },
     // Behind a load balancer trust exactly one hop: the left-most X-Forwarded-For entries are
     // whatever the client wrote and must not become the client IP (rate limits key on it).
     trustProxy: opts.trustProxy?.(cfg) ? 1 : false,

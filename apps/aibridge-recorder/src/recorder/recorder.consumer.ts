@@ -100,7 +100,12 @@ export class AibridgeRecorder implements OnModuleInit, OnModuleDestroy {
     for (const [j, r] of records.entries()) {
       if (r.kind === 'interception.ended' && result.unknownEnds.has(r.id)) {
         const i = ownerOf[j];
-        outcomes[i] ??= new RetryLater(`interception ${r.id} ended but was never started`);
+        if (outcomes[i] instanceof RetryLater) continue;
+        // A message that is partly invalid is still retried while it holds an end that cannot
+        // apply yet (dead-lettering it now would lose that end for good); once its ends apply,
+        // or it runs out of deliveries, it is dead-lettered with every problem named.
+        const early = `interception ${r.id} ended but was never started`;
+        outcomes[i] = new RetryLater(outcomes[i] ? `${outcomes[i].message}; ${early}` : early);
       }
     }
     for (const [kind, n] of Object.entries(result.written)) if (n > 0) this.count(kind, 'written', n);

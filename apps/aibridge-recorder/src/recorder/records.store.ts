@@ -4,8 +4,9 @@
 // same record alone and in a batch) changes nothing the second time.
 //
 // Order inside the transaction: usages first (so an interception started in the same batch
-// finds its parent's tool call for lineage), then interceptions, then ends (so an end that
-// arrives with its start applies). An end whose interception does not exist yet is reported
+// finds its parent's tool call for lineage), then interceptions (and the roots of threads
+// whose parent started in the same batch), then ends (so an end that arrives with its start
+// applies). An end whose interception does not exist yet is reported
 // back: its message is retried later (records may arrive in any order).
 import type { EntityManager } from 'typeorm';
 import type {
@@ -86,53 +87,89 @@ const INSERT_THOUGHTS = `
       created_at timestamptz)
   ON CONFLICT (id) DO NOTHING`;
 
-// Lineage: the newest tool call with the request's correlating id is the parent's; the root
-// is the parent's root, or the parent itself (the parent row may not be recorded yet: then the
-// parent is taken as a root).
+// Lineage: the newest tool call with the request's correlating id is the parent's (never
+// another user's: tool call ids are only unique per provider account); the root is the
+// parent's root, or the parent itself. A parent started in the same batch is not visible to
+// this statement (it is inserted by it), so its initiator is read from the batch, and its
+// children's roots are repaired afterwards (repairRoots). A parent not recorded at all yet is
+// taken as a root.
 const INSERT_INTERCEPTIONS = `
-  INSERT INTO aibridge_interceptions (id, initiator_id, provider, provider_name, model, started_at, metadata,
-      api_key_id, client, client_session_id, credential_kind, credential_hint, thread_parent_id, thread_root_id)
-  SELECT t.id, t.initiator_id, t.provider, t.provider_name, t.model, t.started_at, t.metadata,
-      t.api_key_id, t.client, t.client_session_id, t.credential_kind::credential_kind, t.credential_hint,
-      parent.interception_id, COALESCE(parent.thread_root_id, parent.interception_id)
-    FROM jsonb_to_recordset($1::jsonb) AS t(id uuid, initiator_id uuid, provider text, provider_name text,
-      model text, started_at timestamptz, metadata jsonb, api_key_id text, client text, client_session_id text,
-      credential_kind text, credential_hint text, correlating_tool_call_id text)
-    LEFT JOIN LATERAL (
-      SELECT u.interception_id, p.thread_root_id
-        FROM aibridge_tool_usages u
-        LEFT JOIN aibridge_interceptions p ON p.id = u.interception_id
-       WHERE u.provider_tool_call_id = t.correlating_tool_call_id AND u.interception_id <> t.id
-         -- Tool call ids are only unique per provider account: a thread never crosses users.
-         AND (p.initiator_id IS NULL OR p.initiator_id = t.initiator_id)
-       ORDER BY u.created_at DESC, u.id DESC
-       LIMIT 1) parent ON t.correlating_tool_call_id IS NOT NULL
-  ON CONFLICT (id) DO NOTHING`;
+  WITH batch AS (
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(id uuid, initiator_id uuid, provider text,
+      provider_name text, model text, started_at timestamptz, metadata jsonb, api_key_id text, client text,
+      client_session_id text, credential_kind text, credential_hint text, correlating_tool_call_id text)),
+  inserted AS (
+    INSERT INTO aibridge_interceptions (id, initiator_id, provider, provider_name, model, started_at, metadata,
+        api_key_id, client, client_session_id, credential_kind, credential_hint, thread_parent_id, thread_root_id)
+    SELECT t.id, t.initiator_id, t.provider, t.provider_name, t.model, t.started_at, t.metadata,
+        t.api_key_id, t.client, t.client_session_id, t.credential_kind::credential_kind, t.credential_hint,
+        parent.interception_id, COALESCE(parent.thread_root_id, parent.interception_id)
+      FROM batch t
+      LEFT JOIN LATERAL (
+        SELECT u.interception_id, p.thread_root_id
+          FROM aibridge_tool_usages u
+          LEFT JOIN aibridge_interceptions p ON p.id = u.interception_id
+          LEFT JOIN batch b ON b.id = u.interception_id
+         WHERE u.provider_tool_call_id = t.correlating_tool_call_id AND u.interception_id <> t.id
+           AND COALESCE(p.initiator_id, b.initiator_id, t.initiator_id) = t.initiator_id
+         ORDER BY u.created_at DESC, u.id DESC
+         LIMIT 1) parent ON t.correlating_tool_call_id IS NOT NULL
+    ON CONFLICT (id) DO NOTHING
+    RETURNING thread_parent_id)
+  SELECT count(*)::int AS n,
+         COALESCE(array_agg(thread_parent_id::text) FILTER (WHERE thread_parent_id IS NOT NULL), '{}') AS parents
+    FROM inserted`;
+
+// One level of a thread per pass: a row of this batch whose parent's root (or the parent
+// itself) differs from its own root takes it. Rows of the batch are not complete yet (ends are
+// applied after this), so no session changes under the count triggers.
+const REPAIR_ROOTS = `
+  WITH repaired AS (
+    UPDATE aibridge_interceptions c SET thread_root_id = COALESCE(p.thread_root_id, p.id)
+      FROM aibridge_interceptions p
+     WHERE c.id = ANY($1::uuid[]) AND c.ended_at IS NULL AND p.id = c.thread_parent_id
+       AND c.thread_root_id IS DISTINCT FROM COALESCE(p.thread_root_id, p.id)
+    RETURNING 1)
+  SELECT count(*)::int AS n FROM repaired`;
 
 async function insertInterceptions(
   em: EntityManager,
   rows: readonly AibridgeInterceptionStarted[],
 ): Promise<number> {
-  return count(
-    em,
-    INSERT_INTERCEPTIONS,
-    rows.map((r) => ({
-      id: r.id,
-      initiator_id: r.initiator_id,
-      provider: r.provider,
-      provider_name: r.provider_name,
-      model: r.model,
-      started_at: r.started_at,
-      // The reference keeps the request's user agent in the metadata.
-      metadata: r.user_agent ? { ...r.metadata, request_user_agent: r.user_agent } : r.metadata,
-      api_key_id: r.api_key_id,
-      client: r.client,
-      client_session_id: r.client_session_id ?? null,
-      credential_kind: r.credential_kind ?? 'centralized',
-      credential_hint: r.credential_hint ?? '',
-      correlating_tool_call_id: r.correlating_tool_call_id ?? null,
-    })),
-  );
+  if (rows.length === 0) return 0;
+  const [result] = await em.query(INSERT_INTERCEPTIONS, [
+    rowsParam(
+      rows.map((r) => ({
+        id: r.id,
+        initiator_id: r.initiator_id,
+        provider: r.provider,
+        provider_name: r.provider_name,
+        model: r.model,
+        started_at: r.started_at,
+        // The reference keeps the request's user agent in the metadata.
+        metadata: r.user_agent ? { ...r.metadata, request_user_agent: r.user_agent } : r.metadata,
+        api_key_id: r.api_key_id,
+        client: r.client,
+        client_session_id: r.client_session_id ?? null,
+        credential_kind: r.credential_kind ?? 'centralized',
+        credential_hint: r.credential_hint ?? '',
+        correlating_tool_call_id: r.correlating_tool_call_id ?? null,
+      })),
+    ),
+  ]);
+  const ids = rows.map((r) => r.id);
+  const batchIds = new Set(ids);
+  if ((result.parents as string[]).some((p) => batchIds.has(p))) await repairRoots(em, ids);
+  return result.n as number;
+}
+
+/** Gives children whose parent started in the same batch the parent's root (see REPAIR_ROOTS). */
+async function repairRoots(em: EntityManager, ids: readonly string[]): Promise<void> {
+  // A chain inside one batch is at most as deep as the batch is long.
+  for (let pass = 0; pass < ids.length; pass++) {
+    const [{ n }] = (await em.query(REPAIR_ROOTS, [ids])) as [{ n: number }];
+    if (n === 0) return;
+  }
 }
 
 /** Fills `ended_at` where it is still NULL; returns the ids with no interception row at all. */

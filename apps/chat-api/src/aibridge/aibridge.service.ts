@@ -289,8 +289,9 @@ export class AibridgeService {
     const problems: ValidationError[] = [];
     const page = parseThreadsPage(query, problems);
     throwIfProblems(problems);
-    // No session id holds NUL (Postgres text cannot) or exceeds the client's 256 characters.
-    if (sessionId.includes('\u0000') || sessionId.length > 256) throw sessionNotFound();
+    // No session id holds NUL (Postgres text cannot) or exceeds the client's 256 characters
+    // (code points, as the recorder's validator and varchar(256) count them).
+    if (sessionId.includes('\u0000') || [...sessionId].length > 256) throw sessionNotFound();
 
     return this.snapshot(async (db) => {
       const session = await this.sessionHeader(db, auth, sessionId);
