@@ -66,6 +66,18 @@ afterAll(async () => {
 const USER = randomUUID();
 const at = (s: number) => new Date(Date.UTC(2026, 10, 1, 12, 0, s)).toISOString();
 
+/** A tool call made in interception `interceptionId` with provider call id `call`. */
+const toolCall = (interceptionId: string, call: string, s: number) => ({
+  id: randomUUID(),
+  interception_id: interceptionId,
+  provider_response_id: `m-${call}`,
+  provider_tool_call_id: call,
+  tool: 'bash',
+  input: '{}',
+  injected: false,
+  created_at: at(s),
+});
+
 const started = (
   over: Partial<AibridgeInput<'interception.started'>> = {},
 ): AibridgeInput<'interception.started'> => ({
@@ -267,29 +279,11 @@ describe('aibridge-recorder', () => {
   it('links threads: a request answering a tool call gets that call as parent and the thread root as root', async () => {
     const root = started({ started_at: at(10) });
     await single.recordInterceptionStarted(root);
-    await single.recordToolUsage({
-      id: randomUUID(),
-      interception_id: root.id,
-      provider_response_id: 'm1',
-      provider_tool_call_id: 'call_root',
-      tool: 'bash',
-      input: '{}',
-      injected: false,
-      created_at: at(11),
-    });
+    await single.recordToolUsage(toolCall(root.id, 'call_root', 11));
     await settled();
     const child = started({ started_at: at(12), correlating_tool_call_id: 'call_root' });
     await single.recordInterceptionStarted(child);
-    await single.recordToolUsage({
-      id: randomUUID(),
-      interception_id: child.id,
-      provider_response_id: 'm2',
-      provider_tool_call_id: 'call_child',
-      tool: 'bash',
-      input: '{}',
-      injected: false,
-      created_at: at(13),
-    });
+    await single.recordToolUsage(toolCall(child.id, 'call_child', 13));
     await settled();
     const grandchild = started({ started_at: at(14), correlating_tool_call_id: 'call_child' });
     const unknown = started({ started_at: at(15), correlating_tool_call_id: 'call_nobody_made' });
@@ -320,16 +314,6 @@ describe('aibridge-recorder', () => {
   });
 
   it('links a whole thread that arrives in one batch: every level gets the root, never across users', async () => {
-    const tool = (interception_id: string, call: string, s: number) => ({
-      id: randomUUID(),
-      interception_id,
-      provider_response_id: `m-${call}`,
-      provider_tool_call_id: call,
-      tool: 'bash',
-      input: '{}',
-      injected: false,
-      created_at: at(s),
-    });
     const root = started({ started_at: at(20) });
     const child = started({ started_at: at(22), correlating_tool_call_id: 'call_b1' });
     const grandchild = started({ started_at: at(24), correlating_tool_call_id: 'call_b2' });
@@ -342,11 +326,11 @@ describe('aibridge-recorder', () => {
     // One synchronous burst: the client sends it as one batch message, stored in one transaction.
     await Promise.all([
       batched.recordInterceptionStarted(root),
-      batched.recordToolUsage(tool(root.id, 'call_b1', 21)),
+      batched.recordToolUsage(toolCall(root.id, 'call_b1', 21)),
       batched.recordInterceptionStarted(child),
-      batched.recordToolUsage(tool(child.id, 'call_b2', 23)),
+      batched.recordToolUsage(toolCall(child.id, 'call_b2', 23)),
       batched.recordInterceptionStarted(grandchild),
-      batched.recordToolUsage(tool(grandchild.id, 'call_b3', 25)),
+      batched.recordToolUsage(toolCall(grandchild.id, 'call_b3', 25)),
       batched.recordInterceptionStarted(great),
       batched.recordInterceptionStarted(stranger),
       ...[root, child, grandchild, great, stranger].map((i) =>
