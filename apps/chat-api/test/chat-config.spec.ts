@@ -1386,6 +1386,73 @@ describe('chat config', () => {
 
     const put = () => call(s.owner, 'PUT', '/config/system-prompt', { system_prompt: 'p' });
   });
+
+  describe('null fields', () => {
+    beforeAll(() => resetConfig(s.db));
+
+    it('never answers a field sent as null with a 5xx', async () => {
+      const provider = await createProvider(s.owner, { provider: 'openai', api_key: 'k' });
+      const config = await createConfig(s.owner, { provider: 'openai', model: 'm' });
+      const providerFields = [
+        'display_name',
+        'api_key',
+        'base_url',
+        'enabled',
+        'central_api_key_enabled',
+        'allow_user_api_key',
+        'allow_central_api_key_fallback',
+      ];
+      const configFields = [
+        'provider',
+        'model',
+        'display_name',
+        'enabled',
+        'is_default',
+        'context_limit',
+        'compression_threshold',
+        'model_config',
+      ];
+      const cases: [string, string, Json, string][] = [
+        ...['provider', ...providerFields].map((f): [string, string, Json, string] => [
+          'POST',
+          '/providers',
+          { provider: 'anthropic', api_key: 'k' },
+          f,
+        ]),
+        ...providerFields.map((f): [string, string, Json, string] => [
+          'PATCH',
+          `/providers/${provider.id}`,
+          {},
+          f,
+        ]),
+        ...configFields.map((f): [string, string, Json, string] => [
+          'POST',
+          '/model-configs',
+          { provider: 'openai', model: 'n', context_limit: 1000 },
+          f,
+        ]),
+        ...configFields.map((f): [string, string, Json, string] => [
+          'PATCH',
+          `/model-configs/${config.id}`,
+          {},
+          f,
+        ]),
+        ['PUT', '/config/system-prompt', { system_prompt: 'p' }, 'system_prompt'],
+        ['PUT', '/config/system-prompt', { system_prompt: 'p' }, 'include_default_system_prompt'],
+      ];
+      for (const [method, path, base, field] of cases) {
+        const res = await call(s.owner, method, path, { ...base, [field]: null });
+        expect({ method, path, field, status: res.status < 500 ? 'not 5xx' : res.status }).toEqual({
+          method,
+          path,
+          field,
+          status: 'not 5xx',
+        });
+        // Undo a create, so the next case starts from the same state.
+        if (res.status === 201) await call(s.owner, 'DELETE', `${path}/${(res.body as Json).id}`);
+      }
+    });
+  });
 });
 
 describe('chat config with encryption keys', () => {

@@ -6,6 +6,7 @@
 // duplicates, both replicas streaming the same events, the HTTP errors before the upgrade,
 // every credential form, the read cursor (moved only over messages the socket sent), /watch
 // for the caller's own chats, and shutdown.
+import { randomUUID } from 'node:crypto';
 import { connect, headers as natsHeaders, Msg, NatsConnection } from '@nats-io/transport-node';
 import { Client } from 'pg';
 import WebSocket from 'ws';
@@ -757,6 +758,27 @@ describe('GET /chats/watch', () => {
     await sleep(150);
     expect(sock.events.map((e) => e.kind)).toEqual(['created', 'title_change']);
     expect(sock.events[1]).toEqual({ kind: 'title_change', chat: { ...chat, title: 'renamed' } });
+    await sock.close();
+  });
+
+  it('sends only the chats the caller may read now (roles per organization, token scopes)', async () => {
+    const sock = await openSocket(watchPath, as(s.alice));
+    await sleep(50);
+    const chat = await newChat(s.alice);
+    await sock.waitFor((ev) => ev.length === 1, 'created');
+    // An event about alice's chat in an organization where she lacks agents-access, then one
+    // about her readable chat: one subscription keeps their order, so once the second arrived
+    // the first was dropped, not late.
+    const elsewhere = { ...chat, id: randomUUID(), organization_id: randomUUID(), title: 'elsewhere' };
+    const publishTitle = (c: Json) =>
+      s.nc.publish(
+        `${h.prefix}.chat.events.${s.aliceId}.${c.id}`,
+        JSON.stringify({ v: 1, kind: 'title_change', chat: c }),
+      );
+    publishTitle(elsewhere);
+    publishTitle({ ...chat, title: 'readable' });
+    await sock.waitFor((ev) => ev.length === 2, 'the readable title_change');
+    expect(sock.events.map((e) => (e.chat as Json).title)).toEqual([chat.title, 'readable']);
     await sock.close();
   });
 

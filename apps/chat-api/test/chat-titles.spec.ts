@@ -253,6 +253,30 @@ describe('POST /chats/{chat}/title/regenerate', () => {
     expect(rows[0]).toEqual({ title: chat.title, worker_id: null });
   });
 
+  it('a key that cannot be decrypted is our fault (500, request id only), never a 502 carrying its text', async () => {
+    const chat = await conversation(['Rotate the keys', 'Rotated.']);
+    const { rows: saved } = await db.query(`SELECT provider, api_key_key_id FROM chat_providers`);
+    // A key id the registry knows but this process was not given (a rotation gone wrong).
+    await db.query(
+      `INSERT INTO dbcrypt_keys (active_key_digest, test) VALUES ('deadbee', 'x') ON CONFLICT DO NOTHING`,
+    );
+    await db.query(`UPDATE chat_providers SET api_key_key_id = 'deadbee'`);
+    try {
+      const res = await regenerate(chat.id);
+      expect(res.status).toBe(500);
+      expect(JSON.stringify(res.body)).not.toContain('deadbee');
+      expect((res.body as Json).detail).toMatch(/^request id: /);
+      const { rows } = await db.query(`SELECT title, worker_id FROM chats WHERE id = $1`, [chat.id]);
+      expect(rows[0]).toEqual({ title: chat.title, worker_id: null });
+    } finally {
+      for (const p of saved)
+        await db.query(`UPDATE chat_providers SET api_key_key_id = $2 WHERE provider = $1`, [
+          p.provider,
+          p.api_key_key_id,
+        ]);
+    }
+  });
+
   it("is 404 for another user's chat and 400 for a malformed id", async () => {
     const chat = await conversation(['Private things', 'Sure.']);
     await owner.createUser({

@@ -588,6 +588,25 @@ describe('PATCH /chats/{chat}', () => {
     });
   });
 
+  it("leaves fields sent as null unchanged, like the reference's optional fields", async () => {
+    const chat = await newChat();
+    await expectOk(s.alice, 'PATCH', `/${chat.id}`, { title: 'Kept', pin_order: 1 }, 204);
+    const before = await chatRow(chat.id);
+    await expectOk(
+      s.alice,
+      'PATCH',
+      `/${chat.id}`,
+      { title: null, pin_order: null, archived: null, labels: null, workspace_id: null, plan_mode: null },
+      204,
+    );
+    expect(await chatRow(chat.id)).toMatchObject({
+      title: 'Kept',
+      pin_order: 1,
+      archived: false,
+      workspace_id: before.workspace_id,
+    });
+  });
+
   it('counts title length in runes', async () => {
     const chat = await newChat();
     await expectOk(s.alice, 'PATCH', `/${chat.id}`, { title: '🦀'.repeat(200) }, 204);
@@ -683,6 +702,35 @@ describe('PATCH /chats/{chat}', () => {
     await expectOk(c, 'PATCH', `/${a.id}`, { pin_order: 0 }, 204);
     expect(await pins()).toEqual({ a: 0, b: 1, d: 2 });
     await expectError(c, 'PATCH', `/${a.id}`, { pin_order: -1 }, 400, 'Pin order must be non-negative.');
+  });
+
+  it('an archive waits for an in-flight pin change of the same owner, so it is never re-pinned', async () => {
+    const user = await addUser('archiver', ['agents-access']);
+    const [a, b] = [await newChat(user.client), await newChat(user.client)];
+    await expectOk(user.client, 'PATCH', `/${b.id}`, { pin_order: 1 }, 204);
+    // Another connection plays a pin change in flight: it holds the owner's pin lock and
+    // renumbers b, as a concurrent PATCH {pin_order} of a does.
+    const other = new Client({ connectionString: h.db.url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(`SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [user.id]);
+      const archive = user.client.raw('PATCH', `${BASE}/${b.id}`, { body: { archived: true } });
+      await until(async () => {
+        const { rows } = await s.db.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`,
+        );
+        return rows[0].n > 0 ? true : undefined;
+      }, 'the archive waiting for the pin lock');
+      await other.query(`UPDATE chats SET pin_order = 2 WHERE id = $1`, [b.id]);
+      await other.query(`UPDATE chats SET pin_order = 1 WHERE id = $1`, [a.id]);
+      await other.query('COMMIT');
+      expect((await archive).status).toBe(204);
+    } finally {
+      await other.end();
+    }
+    expect(await chatRow(b.id)).toMatchObject({ archived: true, pin_order: 0 });
   });
 
   it('replaces labels, sets and clears plan mode, unbinds the workspace', async () => {
@@ -1383,6 +1431,51 @@ describe('malformed input', () => {
     }
     expect(await chatRow(chat.id)).toMatchObject({ title: 'hello there', status: 'pending' });
     expect(await queueIds(chat.id)).toEqual([]);
+  });
+
+  it('never answers a field sent as null with a 5xx', async () => {
+    const fields: Record<string, [string, string, Json, string[]]> = {
+      create: [
+        'POST',
+        '',
+        { organization_id: s.orgId, content: text('x') },
+        [
+          'organization_id',
+          'content',
+          'model_config_id',
+          'mcp_server_ids',
+          'labels',
+          'system_prompt',
+          'plan_mode',
+          'client_type',
+          'unsafe_dynamic_tools',
+          'workspace_id',
+        ],
+      ],
+      send: [
+        'POST',
+        `/${chat.id}/messages`,
+        { content: text('x') },
+        ['content', 'model_config_id', 'mcp_server_ids', 'busy_behavior', 'plan_mode'],
+      ],
+      update: [
+        'PATCH',
+        `/${chat.id}`,
+        {},
+        ['title', 'archived', 'pin_order', 'labels', 'workspace_id', 'plan_mode'],
+      ],
+      edit: ['PATCH', `/${chat.id}/messages/1`, { content: text('x') }, ['content']],
+    };
+    for (const [method, path, base, names] of Object.values(fields))
+      for (const name of names) {
+        const res = await s.alice.raw(method, `${BASE}${path}`, { body: { ...base, [name]: null } });
+        expect({ method, path, name, status: res.status < 500 ? 'not 5xx' : res.status }).toEqual({
+          method,
+          path,
+          name,
+          status: 'not 5xx',
+        });
+      }
   });
 
   it('answers bad path ids and queries with 4xx', async () => {

@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { Test, TestingModule } from '@nestjs/testing';
 import { Client } from 'pg';
 import { BusModule, BusService, Subjects } from '@agentmesh/bus';
-import { TurnPersistence } from '@agentmesh/chats';
+import { ChatCommands, TurnPersistence } from '@agentmesh/chats';
+import type { ChatdControlSignal } from '@agentmesh/contracts';
 import { DatabaseModule } from '@agentmesh/db';
 import { createLogger, Metrics, ObservabilityModule } from '@agentmesh/observability';
 import {
@@ -39,6 +40,17 @@ class HeldTurns implements TurnRunner {
 
   release(chatId: string): void {
     this.releases.get(chatId)?.();
+  }
+}
+
+/** Chats whose turn end fails (a chat recovery cannot finish, for the stale sweep test). */
+const failingFinish = new Set<string>();
+class FailingFinishPersistence extends TurnPersistence {
+  override finishTurn(
+    ...args: Parameters<TurnPersistence['finishTurn']>
+  ): ReturnType<TurnPersistence['finishTurn']> {
+    if (failingFinish.has(args[0])) return Promise.reject(new Error('finishTurn failed'));
+    return super.finishTurn(...args);
   }
 }
 
@@ -89,7 +101,11 @@ describe('chat engine', () => {
   const statusOf = async (id: string) =>
     (await pg.query(`SELECT status, worker_id FROM chats WHERE id = $1`, [id])).rows[0];
 
-  async function worker(opts: Partial<EngineOptions>, runner = new HeldTurns()) {
+  async function worker(
+    opts: Partial<EngineOptions>,
+    runner = new HeldTurns(),
+    persistence: typeof TurnPersistence = TurnPersistence,
+  ) {
     const workerId = randomUUID();
     const app: TestingModule = await Test.createTestingModule({
       imports: [
@@ -106,7 +122,8 @@ describe('chat engine', () => {
       ],
       providers: [
         RunningChats,
-        TurnPersistence,
+        { provide: TurnPersistence, useClass: persistence },
+        ChatCommands,
         ChatEngine,
         { provide: TURN_RUNNER, useValue: runner },
         {
@@ -247,5 +264,132 @@ describe('chat engine', () => {
     await w.app.close();
     expect(w.runner.aborted).toContainEqual({ chatId: id, reason: 'shutdown' });
     expect(await statusOf(id)).toEqual({ status: 'pending', worker_id: null });
+  });
+  it('a late control signal for an earlier turn does not cancel the next turn of the chat; one for the current turn does', async () => {
+    const w = await worker({});
+    const bus = w.app.get(BusService);
+    const seen: ChatdControlSignal[] = [];
+    const sub = bus.subscribe(Subjects.chatdControl, (s) => void seen.push(s), { args: [w.workerId] });
+    try {
+      const id = await pendingChat();
+      await w.engine.acquire();
+      await waitFor('turn 1', async () => w.runner.started.some((t) => t.chat.id === id));
+      const turn1 = w.runner.started.find((t) => t.chat.id === id) as TurnContext;
+      const { rows } = await pg.query(
+        `INSERT INTO chat_queued_messages (chat_id, content) VALUES ($1, $2) RETURNING id`,
+        [id, JSON.stringify([{ type: 'text', text: 'follow-up' }])],
+      );
+      // chat-api promotes the queued message: pending, worker cleared, control signal + wake.
+      await w.app.get(ChatCommands).promoteQueued(id, Number(rows[0].id));
+      const signal = await waitFor('the control signal', async () => seen.find((s) => s.chat_id === id));
+      // The signal names the turn it interrupts.
+      expect(signal.started_at).toBe(turn1.chat.started_at.toISOString());
+      await waitFor('turn 1 cancelled', async () => turn1.signal.aborted);
+      await waitFor(
+        'turn 2 started',
+        async () => w.runner.started.filter((t) => t.chat.id === id).length === 2,
+      );
+      const turn2 = w.runner.started.filter((t) => t.chat.id === id)[1];
+      expect(turn2.chat.started_at.getTime()).not.toBe(turn1.chat.started_at.getTime());
+
+      // The same signal delivered late (after the re-acquisition) leaves turn 2 alone; so does
+      // one without started_at (an older sender) while the chat is still running here.
+      await w.engine.onControl(signal);
+      await w.engine.onControl({ v: 1, chat_id: id, reason: 'interrupt', status: 'pending' });
+      expect(turn2.signal.aborted).toBe(false);
+      expect(w.runner.aborted.filter((a) => a.chatId === id)).toEqual([{ chatId: id, reason: 'interrupt' }]);
+
+      // Over NATS as well: the stale signal, then one for the current turn.
+      bus.publish(Subjects.chatdControl, signal, w.workerId);
+      bus.publish(
+        Subjects.chatdControl,
+        { ...signal, started_at: turn2.chat.started_at.toISOString() },
+        w.workerId,
+      );
+      await waitFor('turn 2 cancelled', async () => turn2.signal.aborted);
+      expect(w.runner.aborted.filter((a) => a.chatId === id)).toHaveLength(2);
+    } finally {
+      sub.unsubscribe();
+      w.runner.started.forEach((t) => w.runner.release(t.chat.id));
+      await w.app.close();
+    }
+  });
+
+  it('a control signal without started_at cancels the turn once the chat is no longer running here', async () => {
+    const w = await worker({});
+    try {
+      const id = await pendingChat();
+      await w.engine.acquire();
+      await waitFor('started', async () => w.runner.started.some((t) => t.chat.id === id));
+      const turn = w.runner.started.find((t) => t.chat.id === id) as TurnContext;
+      await pg.query(`UPDATE chats SET status = 'waiting' WHERE id = $1`, [id]);
+      await w.engine.onControl({ v: 1, chat_id: id, reason: 'interrupt', status: 'waiting' });
+      expect(turn.signal.aborted).toBe(true);
+      expect(turn.signal.reason).toBe('interrupt');
+    } finally {
+      w.runner.started.forEach((t) => w.runner.release(t.chat.id));
+      await w.app.close();
+    }
+  });
+
+  it('an abandoned chat that cannot be finished neither blocks the others nor the stale sweep', async () => {
+    const dead = randomUUID();
+    const [bad, good, stale] = [await pendingChat(), await pendingChat(), await pendingChat()];
+    await pg.query(
+      `UPDATE chats SET status = 'waiting', worker_id = $2, heartbeat_at = now() - interval '10 minutes'
+        WHERE id = ANY($1::uuid[])`,
+      [[bad, good], dead],
+    );
+    await pg.query(
+      `UPDATE chats SET status = 'running', worker_id = $2, heartbeat_at = now() - interval '10 minutes' WHERE id = $1`,
+      [stale, dead],
+    );
+    failingFinish.add(bad);
+    const w = await worker({ staleAfterMs: 60_000 }, new HeldTurns(), FailingFinishPersistence);
+    try {
+      await waitFor('the stale chat resumed', async () => w.runner.started.some((t) => t.chat.id === stale));
+      await waitFor(
+        'the other abandoned chat finished',
+        async () => (await statusOf(good)).worker_id === null,
+      );
+      expect(await statusOf(good)).toEqual({ status: 'waiting', worker_id: null });
+      expect(await statusOf(bad)).toEqual({ status: 'waiting', worker_id: dead });
+    } finally {
+      failingFinish.delete(bad);
+      w.runner.started.forEach((t) => w.runner.release(t.chat.id));
+      await w.app.close();
+      await pg.query(`UPDATE chats SET worker_id = NULL WHERE id = $1`, [bad]);
+    }
+  });
+
+  it('work after a turn holds no capacity slot; shutdown cancels it and waits for it', async () => {
+    let cancelled = false;
+    let finished = false;
+    class BackgroundTurns extends HeldTurns {
+      override run(ctx: TurnContext): Promise<void> {
+        ctx.background?.(
+          (signal) =>
+            new Promise<void>((resolve) =>
+              signal.addEventListener('abort', () => {
+                cancelled = true;
+                setTimeout(() => {
+                  finished = true;
+                  resolve();
+                }, 50);
+              }),
+            ),
+        );
+        return Promise.resolve();
+      }
+    }
+    const w = await worker({}, new BackgroundTurns());
+    const id = await pendingChat();
+    await w.engine.acquire();
+    await waitFor('turn over, its background work in flight', async () => w.engine.backgroundTasks === 1);
+    expect(w.app.get(RunningChats).has(id)).toBe(false);
+    await w.app.close();
+    expect(cancelled).toBe(true);
+    expect(finished).toBe(true);
+    expect(w.engine.backgroundTasks).toBe(0);
   });
 });

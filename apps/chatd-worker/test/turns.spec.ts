@@ -8,6 +8,7 @@ import { Client } from 'pg';
 import { chatdWorkerSchema, loadConfig } from '@agentmesh/config';
 import type { ChatLifecycleEvent, ChatStreamEvent, ChatStreamMessage } from '@agentmesh/contracts';
 import { SubjectCatalog, Subjects } from '@agentmesh/bus';
+import { TurnPersistence } from '@agentmesh/chats';
 import { insertChatMessages } from '@agentmesh/entities';
 import { RunningApp, startApp, workerOptions } from '@agentmesh/observability';
 import {
@@ -219,6 +220,52 @@ describe('chat turns', () => {
       },
     });
     expect(JSON.stringify(error)).not.toContain('bad key');
+  });
+
+  it('ends a turn whose answer a dead worker already saved, without asking the model again', async () => {
+    const before = llm.requests.length;
+    const id = randomUUID();
+    // What a worker killed between saving the answer and ending the turn leaves behind, once
+    // the stale sweep made the chat pending again.
+    await (
+      await db.dataSource()
+    ).transaction(async (em) => {
+      await em.query(
+        `INSERT INTO chats (id, owner_id, organization_id, last_model_config_id, status) VALUES ($1, $2, $3, $4, 'pending')`,
+        [id, ownerId, orgId, models['openai-compat']],
+      );
+      await insertChatMessages(em, id, [
+        { role: 'user', content: [{ type: 'text', text: 'answered already' }], createdBy: ownerId },
+        { role: 'assistant', content: [{ type: 'text', text: 'the saved answer' }] },
+      ]);
+    });
+    nc.publish(cat.subject(Subjects.chatdWake), JSON.stringify({ v: 1, chat_id: id }));
+    await waitFor('ended', async () => (await chatRow(id)).status === 'waiting', 20_000);
+    expect(await chatRow(id)).toEqual({ status: 'waiting', last_error: null, worker_id: null });
+    expect((await assistantRows(id)).map((r) => r.content)).toEqual([
+      [{ type: 'text', text: 'the saved answer' }],
+    ]);
+    expect(llm.requests.length).toBe(before);
+  });
+
+  it('a user interrupt wins over a turn end that raced it (error or hand-back): the chat stays waiting', async () => {
+    const persistence = worker.app.get(TurnPersistence);
+    const owner = randomUUID();
+    for (const outcome of [
+      { status: 'error' as const, lastError: 'the model failed' },
+      { status: 'pending' as const },
+    ]) {
+      const id = randomUUID();
+      // As an interrupt leaves a running chat: waiting, the worker id kept until it winds down.
+      await pg.query(
+        `INSERT INTO chats (id, owner_id, organization_id, last_model_config_id, status, worker_id)
+         VALUES ($1, $2, $3, $4, 'waiting', $5)`,
+        [id, ownerId, orgId, models['openai-compat'], owner],
+      );
+      const result = await persistence.finishTurn(id, owner, outcome);
+      expect(result).toMatchObject({ applied: true, status: 'waiting' });
+      expect(await chatRow(id)).toEqual({ status: 'waiting', last_error: null, worker_id: null });
+    }
   });
 
   it('publishes a status_change lifecycle event through the outbox to CHAT_EVENTS', async () => {

@@ -116,7 +116,7 @@ export interface SendMessageResult {
 }
 
 /** A locked chat row plus what the transitions need to know about its worker. */
-type LockedChat = ChatRow & { worker_gone: boolean };
+type LockedChat = ChatRow & { worker_gone: boolean; started_at?: Date | null };
 
 /** What to do once the transaction has committed (collected per attempt). */
 class AfterCommit {
@@ -207,7 +207,9 @@ export class ChatCommands {
       throw ChatCommandError.badRequest(ChatErrors.pinNegative);
     if (patch.workspaceId) throw ChatCommandError.badRequest(ChatErrors.workspaceNotFound);
     const { result, fx } = await this.tx(async (em, fx) => {
-      if (patch.pinOrder !== undefined) await this.lockPinsOf(em, chatId);
+      // Archiving unpins: it changes the owner's pins as a pin change does, so it takes the
+      // same lock (else a concurrent renumbering could pin the chat again after the archive).
+      if (patch.pinOrder !== undefined || patch.archived !== undefined) await this.lockPinsOf(em, chatId);
       const chat = await this.lock(em, chatId);
       if (title !== undefined && title !== chat.title) await assertNoTitleLock(em, chatId);
 
@@ -625,7 +627,7 @@ export class ChatCommands {
     const pins = [...order.map((_, i) => i + 1), ...(wanted > 0 ? [] : [0])];
     await em.query(
       `UPDATE chats c SET pin_order = v.pin FROM unnest($1::uuid[], $2::int[]) AS v(id, pin)
-        WHERE c.id = v.id AND c.pin_order <> v.pin`,
+        WHERE c.id = v.id AND c.pin_order <> v.pin AND (NOT c.archived OR v.pin = 0)`,
       [ids, pins],
     );
   }
@@ -662,7 +664,7 @@ export class ChatCommands {
   private async lock(em: EntityManager, chatId: string): Promise<LockedChat> {
     const [row] = await queryRows<LockedChat>(
       em,
-      `SELECT ${CHAT_COLUMNS},
+      `SELECT ${CHAT_COLUMNS}, c.started_at,
           (c.heartbeat_at IS NULL OR c.heartbeat_at < now() - make_interval(secs => $2)) AS worker_gone
         FROM chats c WHERE c.id = $1::uuid FOR UPDATE`,
       [chatId, WIND_DOWN_GRACE_SECONDS],
@@ -674,7 +676,7 @@ export class ChatCommands {
   private async lockFamily(em: EntityManager, chatId: string): Promise<LockedChat[]> {
     return queryRows<LockedChat>(
       em,
-      `SELECT ${CHAT_COLUMNS},
+      `SELECT ${CHAT_COLUMNS}, c.started_at,
           (c.heartbeat_at IS NULL OR c.heartbeat_at < now() - make_interval(secs => $2)) AS worker_gone
         FROM chats c WHERE c.id = $1::uuid OR c.root_chat_id = $1::uuid ORDER BY c.id FOR UPDATE`,
       [chatId, WIND_DOWN_GRACE_SECONDS],
@@ -707,14 +709,27 @@ export class ChatCommands {
     fx.stream(chatId, { type: 'queue_update', chat_id: chatId, queued_messages: rows.map(toQueuedMessage) });
   }
 
+  /**
+   * The signal names the turn it is about (the locked row's started_at) so a late delivery
+   * cannot cancel a newer turn the same worker acquired meanwhile.
+   */
   private signalWorker(
     fx: AfterCommit,
-    chat: ChatRow,
+    chat: ChatRow & { started_at?: Date | null },
     reason: ChatdControlSignal['reason'],
     status: ChatStatus,
   ): void {
     if (chat.status === 'running' && chat.worker_id)
-      fx.controls.push({ workerId: chat.worker_id, signal: { v: 1, chat_id: chat.id, reason, status } });
+      fx.controls.push({
+        workerId: chat.worker_id,
+        signal: {
+          v: 1,
+          chat_id: chat.id,
+          reason,
+          status,
+          ...(chat.started_at ? { started_at: new Date(chat.started_at).toISOString() } : {}),
+        },
+      });
   }
 
   /** A lifecycle event for the watch sockets, in the caller's transaction (full chat object). */

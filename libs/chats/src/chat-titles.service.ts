@@ -1,6 +1,7 @@
 // Chat titles written by a model.
-// - Automatic (worker, after a chat's first turn): only while the chat has exactly one
-//   visible user message and one answer and its title is still the fallback; best effort.
+// - Automatic (worker, after a chat's first turn, outside the turn): only while the chat has,
+//   up to that answer, exactly one visible user message and one answer, and its title is
+//   still empty or the fallback; best effort.
 // - Manual (`POST /chats/{chat}/title/regenerate`): a sample of the conversation (the first
 //   user turn and the last three turns, with gap markers) and the latest user message go to
 //   the model; the call's usage is stored as a soft-deleted hidden assistant row so it counts
@@ -194,22 +195,40 @@ export class ChatTitles {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  /** The automatic title after a chat's first turn, when the chat qualifies; never throws. */
-  async maybeGenerate(chatId: string, chatModel: TurnModel): Promise<void> {
+  /**
+   * The automatic title after a chat's first answer, when the chat qualifies; never throws.
+   * Eligibility is judged on the messages up to `answerId` (the answer just saved): the
+   * first user message and that one answer. A message the user queued meanwhile, promoted
+   * when the turn ended, comes after it and does not count. `signal` cancels the model call
+   * (worker shutdown).
+   */
+  async maybeGenerate(
+    chatId: string,
+    chatModel: TurnModel,
+    opts: { answerId?: number | string; signal?: AbortSignal } = {},
+  ): Promise<void> {
     try {
       const [chat] = await this.ds.query(`SELECT title FROM chats WHERE id = $1`, [chatId]);
       const rows: { role: string; content: ChatMessagePart[] | null }[] = await this.ds.query(
         `SELECT role, content FROM chat_messages
           WHERE chat_id = $1 AND NOT deleted AND visibility IN ('user', 'both') AND role IN ('user', 'assistant', 'tool')
+            AND ($2::bigint IS NULL OR id <= $2::bigint)
           ORDER BY id LIMIT 3`,
-        [chatId],
+        [chatId, opts.answerId === undefined ? null : String(opts.answerId)],
       );
       const users = rows.filter((r) => r.role === 'user');
       if (!chat || users.length !== 1 || rows.length !== 2) return;
       const text = messageText(users[0].content).replace(/\s+/g, ' ');
-      if (!text || chat.title !== fallbackChatTitle(text)) return;
-      const attempt = await this.generate(AUTO_TITLE_INSTRUCTIONS, text.slice(0, 4000), chatModel);
-      if (attempt && (await this.writeTitle(chatId, chat.title, attempt.title))) {
+      if (!text || (chat.title !== '' && chat.title !== fallbackChatTitle(text))) return;
+      if (opts.signal?.aborted) return;
+      const attempt = await this.generate(
+        AUTO_TITLE_INSTRUCTIONS,
+        text.slice(0, 4000),
+        await this.candidates(chatModel),
+        undefined,
+        opts.signal,
+      );
+      if (attempt && !opts.signal?.aborted && (await this.writeTitle(chatId, chat.title, attempt.title))) {
         this.logger.info({ chat_id: chatId }, 'generated chat title');
       }
     } catch (e) {
@@ -244,6 +263,9 @@ export class ChatTitles {
       } catch (e) {
         if (!(e instanceof TurnSetupError)) throw e;
       }
+      // Outside the try below: a database or key failure here is ours (a 500), not the
+      // models' (a 502 whose detail must only ever be a classified model error).
+      const candidates = await this.candidates(chatModel);
       let attempt: TitleAttempt | undefined;
       let failure: string | undefined;
       try {
@@ -252,7 +274,7 @@ export class ChatTitles {
         attempt = await this.generate(
           MANUAL_TITLE_INSTRUCTIONS,
           renderManualTitlePrompt(turns),
-          chatModel,
+          candidates,
           AbortSignal.timeout(TITLE_TIMEOUT_MS),
         );
       } catch (e) {
@@ -397,16 +419,19 @@ export class ChatTitles {
   /**
    * Asks each candidate in turn for a title, within `deadline` when given. Undefined when
    * none produced one; with a deadline (manual titles), the last model error is thrown.
+   * `cancel` (automatic titles) stops the attempts without an error.
    */
   private async generate(
     system: string,
     prompt: string,
-    chatModel: TurnModel | undefined,
+    candidates: readonly TitleCandidate[],
     deadline?: AbortSignal,
+    cancel?: AbortSignal,
   ): Promise<TitleAttempt | undefined> {
     let lastError: unknown;
-    for (const candidate of await this.candidates(chatModel)) {
-      if (deadline?.aborted) break;
+    const abortSignal = deadline ?? cancel;
+    for (const candidate of candidates) {
+      if (abortSignal?.aborted) break;
       try {
         const { text, usage, providerResponseId } = await generateModelText({
           model: createLanguageModel(
@@ -418,7 +443,7 @@ export class ChatTitles {
           messages: [{ role: 'user', content: prompt }],
           settings: { maxOutputTokens: 60 },
           timeoutMs: TITLE_TIMEOUT_MS,
-          ...(deadline ? { abortSignal: deadline } : {}),
+          ...(abortSignal ? { abortSignal } : {}),
         });
         const title = cleanTitle(text);
         if (title) return { title, usage, providerResponseId, candidate };

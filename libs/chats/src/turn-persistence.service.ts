@@ -64,10 +64,10 @@ export class TurnPersistence {
       if (!chat) return { applied: false as const };
       // Not ours any more (another worker, an edit, a recovery): nothing to touch.
       if (chat.worker_id !== workerId) return { applied: false as const };
-      // Handing back on shutdown applies only to a running turn: an interrupted (waiting)
-      // chat stays waiting instead of being redone.
-      let status: ChatStatus =
-        outcome.status === 'pending' && chat.status !== 'running' ? 'waiting' : outcome.status;
+      // A user interrupt (the chat is waiting, still with this worker's id) wins over however
+      // the turn ended (the reference maps interrupt → waiting): an error or a hand-back on
+      // shutdown that raced it leaves the chat waiting, and its queue is promoted.
+      let status: ChatStatus = chat.status === 'waiting' ? 'waiting' : outcome.status;
       let promoted: ChatMessageRecord | undefined;
       if (status === 'waiting' && !chat.archived) {
         const [next] = await queryRows<{ content: unknown[]; model_config_id: string | null }>(
@@ -94,7 +94,7 @@ export class TurnPersistence {
         em,
         `UPDATE chats c SET status = $2, last_error = $3, worker_id = NULL, updated_at = now()
           WHERE c.id = $1 RETURNING ${CHAT_COLUMNS}`,
-        [chatId, status, outcome.status === 'error' ? outcome.lastError : null],
+        [chatId, status, status === 'error' && outcome.status === 'error' ? outcome.lastError : null],
       );
       await this.outbox.enqueue(
         em,
@@ -114,7 +114,7 @@ export class TurnPersistence {
       events.push({ type: 'queue_update', chat_id: chatId, queued_messages: result.queue ?? [] });
     }
     events.push({ type: 'status', chat_id: chatId, status: { status: result.status } });
-    if (outcome.status === 'error') {
+    if (result.status === 'error' && outcome.status === 'error') {
       events.push({
         type: 'error',
         chat_id: chatId,

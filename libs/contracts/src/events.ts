@@ -32,6 +32,12 @@ export interface ChatdControlSignal {
   chat_id: string;
   reason: 'interrupt' | 'archive' | 'edit' | 'recover';
   status: string;
+  /**
+   * started_at of the turn the signal is about (RFC 3339, as the sender read it from the
+   * locked row). The worker cancels only the turn acquired at that instant, so a late signal
+   * cannot cancel a newer turn of the chat. Absent: the worker checks ownership itself.
+   */
+  started_at?: string;
 }
 
 /** `{p}.workspace.{workspace_id}.claimed` (ReinitializationEvent). */

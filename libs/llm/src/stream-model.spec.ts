@@ -313,6 +313,22 @@ describe('streamModel timing', () => {
     expect((thrown as LlmCallError).cause).toBeInstanceOf(FirstChunkTimeoutError);
   });
 
+  it('still yields the finish (with usage) when the caller aborts after the model finished', async () => {
+    server.enqueue({ text: ['all', ' done'], usage: { inputTokens: 7, outputTokens: 2 } });
+    const abort = new AbortController();
+    const parts: LlmStreamPart[] = [];
+    for await (const part of streamModel(request('openai', { abortSignal: abort.signal }))) {
+      parts.push(part);
+      if (part.type === 'text-delta' && part.text === ' done') {
+        // The caller is busy with the last part while the rest of the stream arrives, then
+        // an interrupt lands.
+        await new Promise((r) => setTimeout(r, 200));
+        abort.abort();
+      }
+    }
+    expect(parts.at(-1)).toMatchObject({ type: 'finish', usage: { inputTokens: 7, outputTokens: 2 } });
+  });
+
   it('does not time out a stream that started and then stalls; the caller abort ends it', async () => {
     server.enqueue({ text: ['partial', ' rest'], stallAfterEvents: 4 });
     const abort = new AbortController();

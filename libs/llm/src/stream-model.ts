@@ -100,7 +100,10 @@ export async function* streamModel(
     const cause = new FirstChunkTimeoutError(timeoutMs);
     throw new LlmCallError(classifyLlmError(cause, { provider: request.provider }), { cause });
   }
-  if (caller?.aborted) throw new LlmAbortedError({ cause: caller.reason });
+  // An abort that lands after the model finished (while the caller handled the last part)
+  // does not throw the complete answer away: its finish, with the usage, still comes.
+  if (caller?.aborted && !(completed && finish && failure === undefined))
+    throw new LlmAbortedError({ cause: caller.reason });
   if (failure !== undefined) {
     throw new LlmCallError(classifyLlmError(failure, { provider: request.provider }), { cause: failure });
   }

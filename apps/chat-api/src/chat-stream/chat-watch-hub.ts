@@ -15,7 +15,8 @@ import { watchFrame } from './frames';
 /** How many recent message ids an owner's subscription remembers to drop re-publishes. */
 const RECENT_IDS = 1024;
 
-export type WatchListener = (frame: string) => void;
+/** A frame (encoded once for every listener) and the chat it is about. */
+export type WatchListener = (frame: string, chat: ChatLifecycleEvent['chat']) => void;
 
 interface OwnerSubscription {
   sub: Subscription;
@@ -52,8 +53,8 @@ export class ChatWatchHub {
             this.logger.warn({ err, subject }, 'chat watch subscription failed');
             return;
           }
-          const frame = this.decode(msg, recent);
-          if (frame) for (const l of [...listeners]) l(frame);
+          const decoded = this.decode(msg, recent);
+          if (decoded) for (const l of [...listeners]) l(decoded.frame, decoded.chat);
         },
       });
       entry = { sub, listeners, recent };
@@ -71,7 +72,10 @@ export class ChatWatchHub {
   }
 
   /** The frame of a message; undefined for a re-publish or a malformed payload. */
-  private decode(msg: Msg, recent: Set<string>): string | undefined {
+  private decode(
+    msg: Msg,
+    recent: Set<string>,
+  ): { frame: string; chat: ChatLifecycleEvent['chat'] } | undefined {
     const id = msg.headers?.get('Nats-Msg-Id');
     if (id) {
       if (recent.has(id)) return undefined;
@@ -81,7 +85,7 @@ export class ChatWatchHub {
     try {
       const payload = decodeJson<ChatLifecycleEvent>(msg.data);
       if (!payload || typeof payload.kind !== 'string' || !payload.chat) throw new Error('not a chat event');
-      return watchFrame(payload);
+      return { frame: watchFrame(payload), chat: payload.chat };
     } catch (e) {
       this.logger.warn({ err: e, subject: msg.subject }, 'bad chat lifecycle event');
       return undefined;

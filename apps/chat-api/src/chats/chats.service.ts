@@ -172,13 +172,15 @@ export class ChatsService {
 
   async update(auth: AuthContext, ref: string, dto: UpdateChatDto): Promise<void> {
     const chat = await this.load(auth, ref, 'update');
+    // Every field is optional and JSON null means "unchanged", as for the reference's pointer
+    // fields; only the nil uuid unbinds the workspace.
     await this.commands.updateChat(chat.id, {
-      title: dto.title,
-      archived: dto.archived,
-      pinOrder: dto.pin_order,
+      title: dto.title ?? undefined,
+      archived: dto.archived ?? undefined,
+      pinOrder: dto.pin_order ?? undefined,
       labels: dto.labels == null ? undefined : (dto.labels as Record<string, string>),
       planMode: dto.plan_mode == null ? undefined : parsePlanMode(dto.plan_mode),
-      workspaceId: dto.workspace_id === undefined ? undefined : (presentUuid(dto.workspace_id) ?? null),
+      workspaceId: dto.workspace_id == null ? undefined : (presentUuid(dto.workspace_id) ?? null),
     });
   }
 

@@ -7,6 +7,7 @@ import type { Subscription } from '@nats-io/transport-node';
 import { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import { BusService, OnBusMessage, Subjects } from '@agentmesh/bus';
+import type { ChatdControlSignal } from '@agentmesh/contracts';
 import { TurnPersistence } from '@agentmesh/chats';
 import {
   acquireChats,
@@ -40,6 +41,9 @@ export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShut
   private acquiring?: Promise<void>;
   private acquireAgain = false;
   private stopping = false;
+  /** Work after turns (titles): aborted and awaited on shutdown. */
+  private readonly background = new Set<Promise<void>>();
+  private readonly backgroundAbort = new AbortController();
   private readonly acquired;
   private readonly running;
   private readonly heartbeatDuration;
@@ -74,22 +78,43 @@ export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShut
     };
     // Interrupts and other control signals addressed to this worker cancel the turn at once
     // (the heartbeat would notice too, one interval later).
-    this.control = this.bus.subscribe(
-      Subjects.chatdControl,
-      (signal) => {
-        if (this.chats.abort(signal.chat_id, 'interrupt'))
-          this.logger.info(
-            { chat_id: signal.chat_id, reason: signal.reason },
-            'turn cancelled by control signal',
-          );
-      },
-      { args: [this.opts.workerId], onError: (e) => this.logger.warn({ err: e }, 'control signal failed') },
-    );
+    this.control = this.bus.subscribe(Subjects.chatdControl, (signal) => void this.onControl(signal), {
+      args: [this.opts.workerId],
+      onError: (e) => this.logger.warn({ err: e }, 'control signal failed'),
+    });
     every(this.opts.pollIntervalMs, () => this.acquire());
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.opts.heartbeatIntervalMs);
     this.heartbeatTimer.unref();
     every(Math.max(1000, Math.floor(this.opts.staleAfterMs / 5)), () => this.recover());
     void this.recover().then(() => this.acquire());
+  }
+
+  /**
+   * Cancels the turn a control signal is about, and only that one: a signal can arrive after
+   * its turn ended and the chat was acquired again by this worker. A signal naming its turn
+   * (started_at) cancels only that turn; one that does not cancels the running turn only if
+   * the chat is no longer running under this worker (checked after taking the turn's handle).
+   */
+  async onControl(signal: ChatdControlSignal): Promise<void> {
+    const chatId = signal.chat_id;
+    try {
+      let cancelled = false;
+      const turn = signal.started_at === undefined ? undefined : turnKey(signal.started_at);
+      if (turn !== undefined) {
+        cancelled = this.chats.abortTurn(chatId, turn, 'interrupt');
+      } else {
+        const handle = this.chats.handle(chatId);
+        if (!handle) return;
+        const alive = await heartbeatChats(this.ds, this.opts.workerId, [chatId]);
+        cancelled = !alive.includes(chatId) && this.chats.abortIfCurrent(chatId, handle, 'interrupt');
+      }
+      if (cancelled)
+        this.logger.info({ chat_id: chatId, reason: signal.reason }, 'turn cancelled by control signal');
+      else
+        this.logger.debug({ chat_id: chatId, reason: signal.reason }, 'control signal for no running turn');
+    } catch (e) {
+      this.logger.warn({ err: e, chat_id: chatId }, 'control signal failed');
+    }
   }
 
   /** Every worker with free capacity races for the chat; SKIP LOCKED picks one. */
@@ -132,14 +157,22 @@ export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShut
         this.chats.start(
           chat.id,
           (signal) =>
-            this.runner.run({ chat, workerId: this.opts.workerId, signal }).catch((e: unknown) => {
-              this.logger.error({ err: e, chat_id: chat.id }, 'turn failed unexpectedly');
-            }),
+            this.runner
+              .run({
+                chat,
+                workerId: this.opts.workerId,
+                signal,
+                background: (task) => this.runBackground(chat.id, task),
+              })
+              .catch((e: unknown) => {
+                this.logger.error({ err: e, chat_id: chat.id }, 'turn failed unexpectedly');
+              }),
           () => {
             this.running.set(this.chats.size);
             // Capacity freed: look for more work now rather than at the next poll.
             void this.acquire();
           },
+          chat.started_at ? turnKey(chat.started_at) : undefined,
         );
       }
       this.running.set(this.chats.size);
@@ -147,6 +180,20 @@ export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShut
       if (claimed.length === Math.min(free, this.opts.acquireBatch) && claimed.length > 0)
         this.acquireAgain = true;
     } while (this.acquireAgain);
+  }
+
+  /** Tracks work after a turn so shutdown can abort it and wait for it. */
+  private runBackground(chatId: string, task: (signal: AbortSignal) => Promise<void>): void {
+    const p: Promise<void> = Promise.resolve()
+      .then(() => task(this.backgroundAbort.signal))
+      .catch((e: unknown) => this.logger.warn({ err: e, chat_id: chatId }, 'work after the turn failed'))
+      .finally(() => this.background.delete(p));
+    this.background.add(p);
+  }
+
+  /** Work after turns (titles) still in flight. */
+  get backgroundTasks(): number {
+    return this.background.size;
   }
 
   /** One statement for all running chats; cancels those no longer ours. */
@@ -182,17 +229,29 @@ export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShut
 
   /** Moves chats of dead workers back to pending and wakes the workers. */
   async recover(): Promise<void> {
+    // Interrupted chats a dead worker never finished: finish them on its behalf (clears the
+    // worker and promotes the queue, as the worker's own turn end would have). One failing
+    // chat must not keep the others, or the stale sweep below, from running.
     try {
-      // Interrupted chats a dead worker never finished: finish them on its behalf (clears the
-      // worker and promotes the queue, as the worker's own turn end would have).
       for (const c of await findAbandonedWaitingChats(this.ds, this.opts.staleAfterMs)) {
-        const r = await this.persistence.finishTurn(c.id, c.worker_id, { status: 'waiting' });
-        if (r.applied)
-          this.logger.warn(
-            { chat_id: c.id, worker_id: c.worker_id },
-            'finished an interrupted chat of a dead worker',
+        try {
+          const r = await this.persistence.finishTurn(c.id, c.worker_id, { status: 'waiting' });
+          if (r.applied)
+            this.logger.warn(
+              { chat_id: c.id, worker_id: c.worker_id },
+              'finished an interrupted chat of a dead worker',
+            );
+        } catch (e) {
+          this.logger.error(
+            { err: e, chat_id: c.id, worker_id: c.worker_id },
+            'could not finish an interrupted chat of a dead worker',
           );
+        }
       }
+    } catch (e) {
+      this.logger.error({ err: e }, 'looking for abandoned interrupted chats failed');
+    }
+    try {
       const rows = await recoverStaleChats(this.ds, this.opts.staleAfterMs);
       if (rows.length === 0) return;
       this.recovered.inc(rows.length);
@@ -209,9 +268,12 @@ export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShut
     for (const t of this.timers) clearInterval(t);
     await this.acquiring;
     this.chats.abortAll('shutdown');
+    // Titles are best effort: cancel them rather than hold shutdown for a model call.
+    this.backgroundAbort.abort('shutdown');
     // Keep heartbeating while turns wind down, so no other replica takes them meanwhile.
     await this.chats.settled();
     clearInterval(this.heartbeatTimer);
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
     // The runner hands chats back itself; this catches any it could not.
     const released = await releaseChats(this.ds, this.opts.workerId).catch(() => []);
     if (released.length > 0) {
@@ -219,4 +281,10 @@ export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShut
       this.bus.publish(Subjects.chatdWake, { v: 1 });
     }
   }
+}
+
+/** A turn's identity in control signals: its acquisition's started_at, normalized. */
+function turnKey(startedAt: Date | string): string | undefined {
+  const t = new Date(startedAt).getTime();
+  return Number.isNaN(t) ? undefined : new Date(t).toISOString();
 }

@@ -7,6 +7,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Subscription } from '@nats-io/transport-node';
 import { DataSource } from 'typeorm';
+import type { ModelMessage } from 'ai';
 import type { Logger } from 'pino';
 import type { ChatMessagePart, ChatStreamEvent } from '@agentmesh/contracts';
 import { BusService, Subjects } from '@agentmesh/bus';
@@ -81,11 +82,17 @@ export class LlmTurnRunner implements TurnRunner {
     this.retries = metrics.counter('chatd_llm_retries_total', 'Model calls retried, by error kind', ['kind']);
   }
 
-  async run({ chat, workerId, signal }: TurnContext): Promise<void> {
+  async run({ chat, workerId, signal, background }: TurnContext): Promise<void> {
     const buffer = new StepBuffer(chat.id);
     const bufferSub = this.serveBuffer(chat.id, workerId, buffer);
     try {
-      await this.runTurn(chat, workerId, signal, buffer);
+      const title = await this.runTurn(chat, workerId, signal, buffer);
+      // The automatic title runs after the turn, outside it: it holds no capacity slot, and the
+      // heartbeat does not see a chat that is no longer running as lost.
+      if (title && this.opts.autoTitle && background)
+        background((cancel) =>
+          this.titles.maybeGenerate(chat.id, title.model, { answerId: title.answerId, signal: cancel }),
+        );
     } catch (e) {
       // Anything unexpected ends the turn in error now instead of leaving the chat running
       // until the stale sweep (which would retry a deterministic failure forever).
@@ -106,7 +113,7 @@ export class LlmTurnRunner implements TurnRunner {
     workerId: string,
     signal: AbortSignal,
     buffer: StepBuffer,
-  ): Promise<void> {
+  ): Promise<{ model: TurnModel; answerId: number } | undefined> {
     this.persistence.publish(chat.id, [{ type: 'status', chat_id: chat.id, status: { status: 'running' } }]);
     let model: TurnModel;
     try {
@@ -114,14 +121,23 @@ export class LlmTurnRunner implements TurnRunner {
     } catch (e) {
       if (!(e instanceof TurnSetupError)) throw e;
       await this.finish(chat.id, workerId, { status: 'error', lastError: e.message });
-      return;
+      return undefined;
+    }
+    // Loaded once, outside the retry loop: a database error is not a model failure.
+    const { answered, ...history } = await loadHistory(this.ds, chat.id);
+    if (answered) {
+      // A previous worker saved this turn's answer and died before ending the turn (the
+      // stale sweep handed the chat back): end it now instead of answering twice.
+      this.logger.warn({ chat_id: chat.id }, 'turn already answered; ending it without a model call');
+      await this.finish(chat.id, workerId, { status: 'waiting' });
+      return undefined;
     }
     const started = Date.now();
-    const outcome = await this.streamWithRetries(chat.id, model, buffer, signal);
+    const outcome = await this.streamWithRetries(chat.id, model, history, buffer, signal);
     if (outcome.kind === 'aborted' && signal.reason === 'shutdown') {
       // Hand the chat back untouched: another worker redoes the step from the start.
       await this.finish(chat.id, workerId, { status: 'pending' });
-      return;
+      return undefined;
     }
     if (outcome.kind === 'failed') {
       // The provider's own text (`detail`) stays in the logs: some servers echo the key back.
@@ -131,7 +147,7 @@ export class LlmTurnRunner implements TurnRunner {
         lastError: outcome.error.message,
         error: { kind, provider, ...(statusCode !== undefined ? { status_code: statusCode } : {}) },
       });
-      return;
+      return undefined;
     }
     // Completed, or interrupted/stolen with a partial answer: persist what we have; the
     // ownership check decides whether it lands.
@@ -142,21 +158,21 @@ export class LlmTurnRunner implements TurnRunner {
       outcome.content,
       Date.now() - started,
     );
-    if (saved === 'lost') return;
+    if (saved === 'lost') return undefined;
     await this.finish(chat.id, workerId, { status: 'waiting' });
-    if (outcome.kind === 'done' && this.opts.autoTitle) await this.titles.maybeGenerate(chat.id, model);
+    // A first answer, complete or interrupted, may earn the chat its title.
+    return typeof saved === 'number' ? { model, answerId: saved } : undefined;
   }
 
   private async streamWithRetries(
     chatId: string,
     model: TurnModel,
+    history: { system: string; messages: ModelMessage[] },
     buffer: StepBuffer,
     signal: AbortSignal,
   ): Promise<
     { kind: 'done' | 'aborted'; content: LlmStepContent } | { kind: 'failed'; error: ClassifiedLlmError }
   > {
-    // Loaded once, outside the retry loop: a database error is not a model failure.
-    const history = await loadHistory(this.ds, chatId);
     for (let attempt = 1; ; attempt++) {
       const acc = new StepAccumulator();
       try {
@@ -218,7 +234,7 @@ export class LlmTurnRunner implements TurnRunner {
     model: TurnModel,
     content: LlmStepContent,
     runtimeMs: number,
-  ): Promise<'saved' | 'empty' | 'lost'> {
+  ): Promise<number | 'empty' | 'lost'> {
     const parts: ChatMessagePart[] = content.parts.map((p) =>
       p.type === 'tool-call'
         ? { type: 'tool-call', tool_call_id: p.toolCallId, tool_name: p.toolName, args: safeJson(p.args) }
@@ -245,7 +261,8 @@ export class LlmTurnRunner implements TurnRunner {
         providerResponseId: content.providerResponseId ?? null,
       },
     ]);
-    return saved ? 'saved' : 'lost';
+    // The id of the answer row: the automatic title judges the chat up to it.
+    return saved ? (saved.find((m) => m.role === 'assistant')?.id ?? 'empty') : 'lost';
   }
 
   private async finish(

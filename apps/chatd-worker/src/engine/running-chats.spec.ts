@@ -35,4 +35,20 @@ describe('RunningChats', () => {
     await chats.settled();
     expect(reasons).toEqual(['interrupt', 'stolen']);
   });
+
+  it('aborts by turn only the turn with that token', async () => {
+    const chats = new RunningChats();
+    let signal!: AbortSignal;
+    chats.start(
+      'c1',
+      (s) => new Promise<void>((r) => ((signal = s), s.addEventListener('abort', () => r()))),
+      undefined,
+      't2',
+    );
+    expect(chats.abortTurn('c1', 't1', 'interrupt')).toBe(false);
+    expect(signal.aborted).toBe(false);
+    expect(chats.abortTurn('c1', 't2', 'interrupt')).toBe(true);
+    expect(signal.reason).toBe('interrupt');
+    await chats.settled();
+  });
 });

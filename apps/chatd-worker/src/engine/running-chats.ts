@@ -6,6 +6,8 @@ import type { AbortReason } from './turn-runner';
 interface Entry {
   controller: AbortController;
   done: Promise<void>;
+  /** Identifies this turn among the chat's turns (its acquisition's started_at). */
+  turn?: string;
 }
 
 @Injectable()
@@ -28,10 +30,15 @@ export class RunningChats {
    * Registers a turn; it is removed when `run` settles, then `onDone` runs (capacity is free).
    * Returns false (and runs nothing) while a turn of the same chat is still registered.
    */
-  start(chatId: string, run: (signal: AbortSignal) => Promise<void>, onDone?: () => void): boolean {
+  start(
+    chatId: string,
+    run: (signal: AbortSignal) => Promise<void>,
+    onDone?: () => void,
+    turn?: string,
+  ): boolean {
     if (this.chats.has(chatId)) return false;
     const controller = new AbortController();
-    const entry: Entry = { controller, done: Promise.resolve() };
+    const entry: Entry = { controller, done: Promise.resolve(), turn };
     this.chats.set(chatId, entry);
     entry.done = run(controller.signal).finally(() => {
       if (this.chats.get(chatId) === entry) this.chats.delete(chatId);
@@ -48,6 +55,17 @@ export class RunningChats {
   /** Aborts the turn only if it is still the one `handle` names (not a newer turn of the chat). */
   abortIfCurrent(chatId: string, handle: AbortController, reason: AbortReason): boolean {
     if (this.chats.get(chatId)?.controller !== handle) return false;
+    return this.abort(chatId, reason);
+  }
+
+  /** The abort handle of the chat's running turn, if any (see abortIfCurrent). */
+  handle(chatId: string): AbortController | undefined {
+    return this.chats.get(chatId)?.controller;
+  }
+
+  /** Aborts the chat's running turn only if it is the turn `turn` names. */
+  abortTurn(chatId: string, turn: string, reason: AbortReason): boolean {
+    if (this.chats.get(chatId)?.turn !== turn) return false;
     return this.abort(chatId, reason);
   }
 

@@ -9,11 +9,15 @@ interface HistoryRow {
   content: ChatMessagePart[] | null;
 }
 
-/** Model-visible, non-deleted messages in order: system text apart, the rest as messages. */
+/**
+ * Model-visible, non-deleted messages in order: system text apart, the rest as messages.
+ * `answered` says the newest of them is an assistant message: the last turn's answer was
+ * saved and there is nothing new to answer (its worker died before ending the turn).
+ */
 export async function loadHistory(
   ds: DataSource,
   chatId: string,
-): Promise<{ system: string; messages: ModelMessage[] }> {
+): Promise<{ system: string; messages: ModelMessage[]; answered: boolean }> {
   const rows: HistoryRow[] = await ds.query(
     `SELECT role, content FROM chat_messages
       WHERE chat_id = $1 AND NOT deleted AND visibility IN ('model', 'both')
@@ -31,5 +35,9 @@ export async function loadHistory(
     else if (r.role === 'user' && text.length > 0) messages.push({ role: 'user', content: text });
     else if (r.role === 'assistant' && text.length > 0) messages.push({ role: 'assistant', content: text });
   }
-  return { system: system.filter(Boolean).join('\n\n'), messages };
+  return {
+    system: system.filter(Boolean).join('\n\n'),
+    messages,
+    answered: rows.at(-1)?.role === 'assistant',
+  };
 }

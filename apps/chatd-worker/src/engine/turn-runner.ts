@@ -10,6 +10,12 @@ export interface TurnContext {
   workerId: string;
   /** Aborted when the chat is lost (heartbeat), interrupted, or the worker shuts down. */
   signal: AbortSignal;
+  /**
+   * Runs best-effort work after the turn (the automatic title) outside the turn: it holds no
+   * capacity slot and no heartbeat registration. Its signal aborts on shutdown, and shutdown
+   * waits for it. Absent: the runner skips such work.
+   */
+  background?: (task: (signal: AbortSignal) => Promise<void>) => void;
 }
 
 export interface TurnRunner {

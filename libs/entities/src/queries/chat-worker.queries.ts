@@ -17,6 +17,8 @@ export interface AcquiredChat {
   organization_id: string;
   last_model_config_id: string;
   updated_at: Date;
+  /** When this acquisition started the turn: identifies the turn in control signals. */
+  started_at: Date;
 }
 
 /**
@@ -45,7 +47,7 @@ export async function acquireChats(
                ORDER BY pending_since
                LIMIT $2
                FOR UPDATE SKIP LOCKED)
-      RETURNING c.id, c.owner_id, c.organization_id, c.last_model_config_id, c.updated_at`;
+      RETURNING c.id, c.owner_id, c.organization_id, c.last_model_config_id, c.updated_at, c.started_at`;
   const values = [workerId, limit, exclude];
   // On a DataSource (the engine's call; never inside a transaction), a named statement on
   // node-postgres's pool, which TypeORM cannot send: parsed and planned once per connection
