@@ -359,19 +359,10 @@ describe('aibridge-recorder', () => {
 
   it('dead-letters invalid messages with the problems named, keeping the valid records of a batch', async () => {
     const good = started();
-    const badId = randomUUID();
-    const ack = await jetstream(nc).publish(
-      cat.absolute('aibridge.batch'),
-      JSON.stringify({
-        v: 1,
-        id: badId,
-        records: [
-          { kind: 'interception.started', ...good },
-          { kind: 'usage.token', id: 'not-a-uuid', interception_id: good.id, input_tokens: -1 },
-        ],
-      }),
-      { msgID: `batch:${badId}` },
-    );
+    const ack = await publishRawBatch([
+      { kind: 'interception.started', ...good },
+      { kind: 'usage.token', id: 'not-a-uuid', interception_id: good.id, input_tokens: -1 },
+    ]);
     await settled();
     expect(await interception(good.id)).toBeDefined();
     const letter = await deadLetterOf(ack.seq);
@@ -383,19 +374,10 @@ describe('aibridge-recorder', () => {
   it('retries a partly invalid message while it holds an end that cannot apply yet, then dead-letters it', async () => {
     await settled(); // nothing unacked: num_redelivered counts only this message below
     const late = started({ started_at: at(40) });
-    const badId = randomUUID();
-    const ack = await jetstream(nc).publish(
-      cat.absolute('aibridge.batch'),
-      JSON.stringify({
-        v: 1,
-        id: badId,
-        records: [
-          { kind: 'interception.ended', id: late.id, ended_at: at(41) },
-          { kind: 'usage.prompt', id: randomUUID(), interception_id: late.id, prompt: 7 },
-        ],
-      }),
-      { msgID: `batch:${badId}` },
-    );
+    const ack = await publishRawBatch([
+      { kind: 'interception.ended', id: late.id, ended_at: at(41) },
+      { kind: 'usage.prompt', id: randomUUID(), interception_id: late.id, prompt: 7 },
+    ]);
     // The end is retried (not dead-lettered with the invalid prompt) until its start arrives.
     await waitFor(
       'a redelivery',
@@ -409,6 +391,14 @@ describe('aibridge-recorder', () => {
     expect((await interception(late.id)).ended_at?.toISOString()).toBe(at(41));
   });
 });
+
+/** A batch message as any gateway could send it, unvalidated (the typed client would refuse it). */
+async function publishRawBatch(records: Record<string, unknown>[]) {
+  const id = randomUUID();
+  return jetstream(nc).publish(cat.absolute('aibridge.batch'), JSON.stringify({ v: 1, id, records }), {
+    msgID: `batch:${id}`,
+  });
+}
 
 /** The dead letter the recorder wrote for the AIBRIDGE message at `streamSeq`. */
 async function deadLetterOf(streamSeq: number): Promise<DeadLetter> {
