@@ -100,6 +100,15 @@ describe('chat engine', () => {
   }
   const statusOf = async (id: string) =>
     (await pg.query(`SELECT status, worker_id FROM chats WHERE id = $1`, [id])).rows[0];
+  /** The statuses of the status_change events queued for the chat (the relay is off here). */
+  const announced = async (id: string): Promise<string[]> =>
+    (
+      await pg.query(
+        `SELECT payload->'chat'->>'status' AS status FROM event_outbox
+          WHERE payload->>'kind' = 'status_change' AND payload->'chat'->>'id' = $1 ORDER BY id`,
+        [id],
+      )
+    ).rows.map((r) => r.status);
 
   async function worker(
     opts: Partial<EngineOptions>,
@@ -221,6 +230,13 @@ describe('chat engine', () => {
         w.runner.started.some((t) => t.chat.id === id),
       );
       expect(await statusOf(id)).toEqual({ status: 'running', worker_id: w.workerId });
+      // The recovery is announced to /watch (with the chat as it was read: pending, or
+      // running again if this worker was quicker).
+      const statuses = await waitFor('the recovery announced', async () => {
+        const a = await announced(id);
+        return a.length > 0 ? a : undefined;
+      });
+      expect(['pending', 'running']).toContain(statuses[0]);
     } finally {
       w.runner.started.forEach((t) => w.runner.release(t.chat.id));
       await w.app.close();
@@ -264,6 +280,7 @@ describe('chat engine', () => {
     await w.app.close();
     expect(w.runner.aborted).toContainEqual({ chatId: id, reason: 'shutdown' });
     expect(await statusOf(id)).toEqual({ status: 'pending', worker_id: null });
+    expect(await announced(id)).toEqual(['pending']);
   });
   it('a late control signal for an earlier turn does not cancel the next turn of the chat; one for the current turn does', async () => {
     const w = await worker({});

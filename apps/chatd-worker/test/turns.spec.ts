@@ -268,6 +268,26 @@ describe('chat turns', () => {
     }
   });
 
+  it("announces the turn's start to /watch as a status_change (running), before its end (waiting)", async () => {
+    const seen: ChatLifecycleEvent[] = [];
+    const sub = nc.subscribe(`${prefix}.chat.events.${ownerId}.*`, {
+      callback: (_e, m) => {
+        seen.push(m.json<ChatLifecycleEvent>());
+      },
+    });
+    await nc.flush();
+    try {
+      llm.enqueue({ text: 'ok', usage: { inputTokens: 1, outputTokens: 1 } });
+      const { id } = await chatWith('announce me');
+      const statuses = () =>
+        seen.filter((e) => e.chat.id === id && e.kind === 'status_change').map((e) => e.chat.status);
+      await waitFor('both status changes', async () => (statuses().length >= 2 ? true : undefined), 20_000);
+      expect(statuses()).toEqual(['running', 'waiting']);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
   it('publishes a status_change lifecycle event through the outbox to CHAT_EVENTS', async () => {
     llm.enqueue({ text: 'ok', usage: { inputTokens: 1, outputTokens: 1 } });
     const { id } = await chatWith('event please');

@@ -131,6 +131,34 @@ export class TurnPersistence {
   }
 
   /**
+   * A status_change lifecycle event for each chat, with the chat as it is now, through the
+   * outbox: the worker's own transitions (a turn starting, stale recovery, a hand-back on
+   * shutdown), which no HTTP request or turn end announces, reach `/watch` sockets and
+   * CHAT_EVENTS consumers too. Through the outbox, so a turn's `running` always goes out
+   * before the same worker's turn end.
+   */
+  async announceStatus(chatIds: readonly string[]): Promise<void> {
+    if (chatIds.length === 0) return;
+    await inTransaction(this.ds, async (em) => {
+      const rows = await queryRows<ChatRow>(
+        em,
+        `SELECT ${CHAT_COLUMNS} FROM chats c WHERE c.id = ANY($1::uuid[])`,
+        [chatIds],
+      );
+      for (const row of rows)
+        await this.outbox.enqueue(
+          em,
+          Subjects.chatEvents,
+          { v: 1, kind: 'status_change', chat: toChat(row) },
+          `chat:${row.id}:status:${randomUUID()}`,
+          row.owner_id,
+          row.id,
+        );
+    });
+    this.outbox.kick();
+  }
+
+  /**
    * Stream events for every socket watching the chat (any replica). Best effort: the rows are
    * committed, and sockets resync from Postgres, so a publish failure (NATS down) must not
    * fail the caller.

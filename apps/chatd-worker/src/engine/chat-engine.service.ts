@@ -257,6 +257,7 @@ export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShut
       this.recovered.inc(rows.length);
       this.logger.warn({ chats: rows.map((r) => r.id) }, 'recovered stale chats');
       this.bus.publish(Subjects.chatdWake, { v: 1 });
+      await this.announce(rows.map((r) => r.id));
     } catch (e) {
       this.logger.error({ err: e }, 'stale recovery failed');
     }
@@ -279,7 +280,17 @@ export class ChatEngine implements OnApplicationBootstrap, BeforeApplicationShut
     if (released.length > 0) {
       this.logger.info({ chats: released }, 'handed unfinished chats back to pending');
       this.bus.publish(Subjects.chatdWake, { v: 1 });
+      await this.announce(released);
     }
+  }
+
+  /** status_change events for chats this worker moved (best effort: logged on failure). */
+  private async announce(chatIds: string[]): Promise<void> {
+    await this.persistence
+      .announceStatus(chatIds)
+      .catch((e: unknown) =>
+        this.logger.warn({ err: e, chats: chatIds }, 'could not announce status changes'),
+      );
   }
 }
 

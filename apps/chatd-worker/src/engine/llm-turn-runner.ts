@@ -115,6 +115,12 @@ export class LlmTurnRunner implements TurnRunner {
     buffer: StepBuffer,
   ): Promise<{ model: TurnModel; answerId: number } | undefined> {
     this.persistence.publish(chat.id, [{ type: 'status', chat_id: chat.id, status: { status: 'running' } }]);
+    // And to the owner's `/watch` sockets (before this turn's end, through the same outbox).
+    await this.persistence
+      .announceStatus([chat.id])
+      .catch((e: unknown) =>
+        this.logger.warn({ err: e, chat_id: chat.id }, 'could not announce the running chat'),
+      );
     let model: TurnModel;
     try {
       model = await loadTurnModel(this.ds, this.ciphers, chat.last_model_config_id);
