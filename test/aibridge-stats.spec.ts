@@ -39,6 +39,15 @@ async function insert(
   return ids;
 }
 
+/** The kept counts of one initiator. */
+async function statsOf(initiator: string): Promise<unknown[]> {
+  const { rows } = await pg.query(
+    `SELECT interceptions::int, sessions::int FROM aibridge_initiator_stats WHERE initiator_id = $1`,
+    [initiator],
+  );
+  return rows;
+}
+
 async function end(c: Client, ids: string[]): Promise<void> {
   await c.query(
     `UPDATE aibridge_interceptions SET ended_at = now() WHERE id = ANY($1) AND ended_at IS NULL`,
@@ -122,11 +131,7 @@ it('two transactions completing the first interceptions of one new session count
   } finally {
     await other.end();
   }
-  const { rows } = await pg.query(
-    `SELECT interceptions::int, sessions::int FROM aibridge_initiator_stats WHERE initiator_id = $1`,
-    [user],
-  );
-  expect(rows).toEqual([{ interceptions: 2, sessions: 1 }]);
+  expect(await statsOf(user)).toEqual([{ interceptions: 2, sessions: 1 }]);
 });
 
 it('two transactions deleting the last two rows of a session pair drop the pair once', async () => {
@@ -151,11 +156,7 @@ it('two transactions deleting the last two rows of a session pair drop the pair 
   } finally {
     await other.end();
   }
-  const { rows } = await pg.query(
-    `SELECT interceptions::int, sessions::int FROM aibridge_initiator_stats WHERE initiator_id = $1`,
-    [user],
-  );
-  expect(rows).toEqual([{ interceptions: 0, sessions: 0 }]);
+  expect(await statsOf(user)).toEqual([{ interceptions: 0, sessions: 0 }]);
   const pairs = await pg.query(`SELECT 1 FROM aibridge_sessions WHERE session_id = 'cs-purge'`);
   expect(pairs.rows).toEqual([]);
 });
