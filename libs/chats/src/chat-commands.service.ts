@@ -11,7 +11,6 @@
 // transition to `pending` here clears worker_id, which blocks a stale worker's writes. A
 // chat that is waiting or in error with no live worker is idle; a non-empty queue on an idle
 // chat is promoted at once, since no worker cleanup will do it.
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { Logger } from 'pino';
@@ -37,6 +36,7 @@ import {
 } from '@agentmesh/entities';
 import { LOGGER } from '@agentmesh/observability';
 import { CHAT_COLUMNS, ChatRow, toChat, toChatMessage } from './chat-mapper';
+import { enqueueChatEvent } from './chat-events';
 import { ChatCommandError, ChatErrors } from './chat-errors';
 import {
   chatSystemPrompt,
@@ -734,14 +734,7 @@ export class ChatCommands {
 
   /** A lifecycle event for the watch sockets, in the caller's transaction (full chat object). */
   private async event(em: EntityManager, fx: AfterCommit, kind: ChatWatchKind, row: ChatRow): Promise<void> {
-    await this.outbox.enqueue(
-      em,
-      Subjects.chatEvents,
-      { v: 1, kind, chat: toChat(row) },
-      `chat:${row.id}:${kind}:${randomUUID()}`,
-      row.owner_id,
-      row.id,
-    );
+    await enqueueChatEvent(this.outbox, em, kind, row);
     fx.outbox = true;
   }
 

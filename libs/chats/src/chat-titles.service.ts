@@ -9,12 +9,11 @@
 //   runs, an idle chat carries TITLE_LOCK_WORKER_ID as its worker (fresh for one minute), so
 //   a second regeneration or a rename gets 409.
 // Models are tried in order: a cheap model of each configured provider, then the chat's own.
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { Logger } from 'pino';
 import type { Chat, ChatMessagePart, ChatModelCallConfig, ChatProviderType } from '@agentmesh/contracts';
-import { OutboxService, Subjects } from '@agentmesh/bus';
+import { OutboxService } from '@agentmesh/bus';
 import { Ciphers } from '@agentmesh/crypto';
 import { inTransaction, queryRows } from '@agentmesh/db';
 import { CHAT_MESSAGE_CONTENT_VERSION, TITLE_LOCK_WORKER_ID } from '@agentmesh/entities';
@@ -23,6 +22,7 @@ import { LOGGER } from '@agentmesh/observability';
 import { ChatCommandError, ChatErrors } from './chat-errors';
 import { fallbackChatTitle } from './chat-input';
 import { CHAT_COLUMNS, ChatRow, toChat } from './chat-mapper';
+import { enqueueChatEvent } from './chat-events';
 import { loadTurnModel, TurnModel, TurnSetupError } from './chat-models';
 
 /** A cheap model per provider type, tried before the chat's own model. */
@@ -405,14 +405,7 @@ export class ChatTitles {
       [chatId, expected, title],
     );
     if (!row) return undefined;
-    await this.outbox.enqueue(
-      em,
-      Subjects.chatEvents,
-      { v: 1, kind: 'title_change', chat: toChat(row) },
-      `chat:${chatId}:title:${randomUUID()}`,
-      row.owner_id,
-      chatId,
-    );
+    await enqueueChatEvent(this.outbox, em, 'title_change', row);
     return row;
   }
 

@@ -2,6 +2,7 @@
 // chat's state goes through here (one place per transition), with its outbox events and
 // signals.
 export * from './chat-mapper';
+export * from './chat-events';
 export * from './turn-persistence.service';
 export * from './chat-errors';
 export * from './chat-input';

@@ -5,14 +5,14 @@
 // - finishTurn: the final status, promoting the next queued message when the chat becomes
 //   waiting, with the status_change event written to the outbox in the same transaction.
 // After commit the stream events go out on `{p}.chat.{id}.stream` for every socket.
-import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { ChatStatus, ChatStreamError, ChatStreamEvent } from '@agentmesh/contracts';
 import { BusService, OutboxService, Subjects } from '@agentmesh/bus';
 import { inTransaction, queryRows } from '@agentmesh/db';
 import { ChatMessageRecord, insertChatMessages, NewChatMessage } from '@agentmesh/entities';
-import { CHAT_COLUMNS, ChatRow, toChat, toChatMessage } from './chat-mapper';
+import { CHAT_COLUMNS, ChatRow, toChatMessage } from './chat-mapper';
+import { enqueueChatEvent } from './chat-events';
 import { listQueuedMessages } from './chat-queries';
 
 export type TurnOutcome =
@@ -96,14 +96,7 @@ export class TurnPersistence {
           WHERE c.id = $1 RETURNING ${CHAT_COLUMNS}`,
         [chatId, status, status === 'error' && outcome.status === 'error' ? outcome.lastError : null],
       );
-      await this.outbox.enqueue(
-        em,
-        Subjects.chatEvents,
-        { v: 1, kind: 'status_change', chat: toChat(row) },
-        `chat:${chatId}:status:${randomUUID()}`,
-        row.owner_id,
-        chatId,
-      );
+      await enqueueChatEvent(this.outbox, em, 'status_change', row);
       return { applied: true as const, status, promoted, queue, row };
     });
     if (!result.applied) return { applied: false };
@@ -145,15 +138,7 @@ export class TurnPersistence {
         `SELECT ${CHAT_COLUMNS} FROM chats c WHERE c.id = ANY($1::uuid[])`,
         [chatIds],
       );
-      for (const row of rows)
-        await this.outbox.enqueue(
-          em,
-          Subjects.chatEvents,
-          { v: 1, kind: 'status_change', chat: toChat(row) },
-          `chat:${row.id}:status:${randomUUID()}`,
-          row.owner_id,
-          row.id,
-        );
+      for (const row of rows) await enqueueChatEvent(this.outbox, em, 'status_change', row);
     });
     this.outbox.kick();
   }
