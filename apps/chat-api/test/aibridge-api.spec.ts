@@ -522,6 +522,18 @@ describe('GET /interceptions', () => {
     expect(g6.initiator).toEqual({ id: GHOST, username: '' });
   });
 
+  /** Each `q` lists exactly the expected interceptions, in order, and counts them. */
+  async function expectInterceptionsFiltered(cases: [string, string[]][]): Promise<void> {
+    for (const [query, expected] of cases) {
+      const res = await interceptions(s.owner, `q=${q(query)}`);
+      expect({ query, ids: ids(res), count: res.count }).toEqual({
+        query,
+        ids: expected,
+        count: expected.length,
+      });
+    }
+  }
+
   it('filters by initiator (me, uuid, username, quoted, bare), provider, provider_name, model and client', async () => {
     const cases: [string, string[]][] = [
       ['initiator:alice', [I.C2, I.R2, I.I3, I.I2, I.I1]],
@@ -547,14 +559,7 @@ describe('GET /interceptions', () => {
       ['initiator:""', ALL_ORDER],
       ['', ALL_ORDER],
     ];
-    for (const [query, expected] of cases) {
-      const res = await interceptions(s.owner, `q=${q(query)}`);
-      expect({ query, ids: ids(res), count: res.count }).toEqual({
-        query,
-        ids: expected,
-        count: expected.length,
-      });
-    }
+    await expectInterceptionsFiltered(cases);
   });
 
   it('filters by inclusive start bounds, to the microsecond', async () => {
@@ -570,14 +575,7 @@ describe('GET /interceptions', () => {
       [`started_before:"2025-03-01T10:00:29.9999999Z"`, [I.B3]],
       [`started_after:"${T(61)}"`, []],
     ];
-    for (const [query, expected] of cases) {
-      const res = await interceptions(s.owner, `q=${q(query)}`);
-      expect({ query, ids: ids(res), count: res.count }).toEqual({
-        query,
-        ids: expected,
-        count: expected.length,
-      });
-    }
+    await expectInterceptionsFiltered(cases);
   });
 
   it('pages through everything exactly once with after_id and with offset, at every page size', async () => {
