@@ -92,14 +92,25 @@ export const AibridgeSubjects = {
   batch: Subjects.aibridgeBatch,
 } as const satisfies { [K in AibridgeKind | 'batch']: AnySubject };
 
+const aibridgeKindsByCatalog = new WeakMap<SubjectCatalog, Map<string, AibridgeKind | 'batch'>>();
+
 /** The record kind (or `batch`) a concrete AI Bridge subject carries; undefined for any other subject. */
 export function aibridgeKindOfSubject(
   catalog: SubjectCatalog,
   subject: string,
 ): AibridgeKind | 'batch' | undefined {
-  for (const [kind, spec] of Object.entries(AibridgeSubjects))
-    if (subject === catalog.subject(spec)) return kind as AibridgeKind | 'batch';
-  return undefined;
+  // Built once per catalog: the recorder asks for every message it receives.
+  let kinds = aibridgeKindsByCatalog.get(catalog);
+  if (!kinds) {
+    kinds = new Map(
+      Object.entries(AibridgeSubjects).map(([kind, spec]) => [
+        catalog.subject(spec),
+        kind as AibridgeKind | 'batch',
+      ]),
+    );
+    aibridgeKindsByCatalog.set(catalog, kinds);
+  }
+  return kinds.get(subject);
 }
 
 const TOKEN_RE = /^[A-Za-z0-9_-]+$/;

@@ -10,6 +10,7 @@ import type { WebSocket } from 'ws';
 import { LOGGER } from '@agentmesh/observability';
 import { AuthContext } from '../auth/auth.types';
 import { can } from '../auth/authz';
+import { chatObject } from '../chats/chats.service';
 import { ChatWatchHub } from './chat-watch-hub';
 import { NatsGaps } from './nats-gaps';
 import { CloseCodes } from './socket-channel';
@@ -28,13 +29,7 @@ export class ChatWatchService {
     const log = this.logger.child({ user_id: auth.userId, socket: 'watch' });
     const channel = this.registry.track(ws, 'watch', log);
     const stopListening = this.hub.listen(auth.userId, (frame, chat) => {
-      const obj = {
-        type: 'chat',
-        id: chat.id,
-        owner: chat.owner_id,
-        orgOwner: chat.organization_id,
-      } as const;
-      if (can(auth, 'read', obj)) channel.send([frame]);
+      if (can(auth, 'read', chatObject(chat))) channel.send([frame]);
     });
     const stopGaps = this.gaps.onGap(() =>
       channel.close(CloseCodes.serviceRestart, 'live events may have been missed; reconnect'),
