@@ -36,6 +36,11 @@ export function truncateRunes(s: string, max: number): string {
   return runes.length <= max ? s : runes.slice(0, max).join('');
 }
 
+/** At most `max` runes: cut to `max - 1` plus "…" when longer. */
+export function ellipsizeRunes(s: string, max: number): string {
+  return runeLength(s) > max ? `${truncateRunes(s, max - 1)}…` : s;
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -124,9 +129,7 @@ export function fallbackChatTitle(text: string): string {
   if (words.length === 0) return DEFAULT_CHAT_TITLE;
   let title = words.slice(0, FALLBACK_TITLE_WORDS).join(' ');
   if (words.length > FALLBACK_TITLE_WORDS) title += '…';
-  if (runeLength(title) > MAX_GENERATED_TITLE_RUNES)
-    title = `${truncateRunes(title, MAX_GENERATED_TITLE_RUNES - 1)}…`;
-  return title;
+  return ellipsizeRunes(title, MAX_GENERATED_TITLE_RUNES);
 }
 
 /** PATCH title: trimmed, 1..200 runes. */

@@ -12,7 +12,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { Logger } from 'pino';
-import type { Chat, ChatMessagePart, ChatModelCallConfig, ChatProviderType } from '@agentmesh/contracts';
+import type { ChatMessagePart, ChatModelCallConfig, ChatProviderType } from '@agentmesh/contracts';
 import { OutboxService } from '@agentmesh/bus';
 import { Ciphers } from '@agentmesh/crypto';
 import { inTransaction, queryRows } from '@agentmesh/db';
@@ -20,8 +20,8 @@ import { CHAT_MESSAGE_CONTENT_VERSION, TITLE_LOCK_WORKER_ID } from '@agentmesh/e
 import { costMicrosForUsage, createLanguageModel, generateModelText, TokenUsage } from '@agentmesh/llm';
 import { LOGGER } from '@agentmesh/observability';
 import { ChatCommandError, ChatErrors } from './chat-errors';
-import { fallbackChatTitle } from './chat-input';
-import { CHAT_COLUMNS, ChatRow, toChat } from './chat-mapper';
+import { ellipsizeRunes, fallbackChatTitle, MAX_GENERATED_TITLE_RUNES } from './chat-input';
+import { CHAT_COLUMNS, ChatRow } from './chat-mapper';
 import { enqueueChatEvent } from './chat-events';
 import { loadTurnModel, TurnModel, TurnSetupError } from './chat-models';
 
@@ -37,7 +37,6 @@ export const CHEAP_TITLE_MODELS: Partial<Record<ChatProviderType, string>> = {
 };
 
 const TITLE_TIMEOUT_MS = 30_000;
-const MAX_TITLE_RUNES = 80;
 /** A manual title lock older than this is abandoned (its holder died). */
 const TITLE_LOCK_STALE_SECONDS = 60;
 /** Messages read from each end of the conversation for a manual title. */
@@ -67,8 +66,7 @@ export function cleanTitle(raw: string): string {
   t = unquote(unquote(t).replace(/^title:\s*/i, ''))
     .replace(/[.。]+$/, '')
     .trim();
-  const runes = [...t];
-  return runes.length > MAX_TITLE_RUNES ? `${runes.slice(0, MAX_TITLE_RUNES - 1).join('')}…` : t;
+  return ellipsizeRunes(t, MAX_GENERATED_TITLE_RUNES);
 }
 
 export interface TitleTurn {
@@ -113,11 +111,6 @@ export function selectTitleTurnIndexes(turns: readonly TitleTurn[]): number[] {
   return [...picked].sort((a, b) => a - b);
 }
 
-const truncateRunes = (text: string, max: number): string => {
-  const runes = [...text];
-  return runes.length > max ? `${runes.slice(0, max - 1).join('')}…` : text;
-};
-
 /**
  * The conversation sample: the selected turns, "[... N earlier turns omitted ...]" wherever
  * turns were skipped, each turn shortened so the whole stays within 6,000 runes.
@@ -130,11 +123,11 @@ export function buildTitleConversation(turns: readonly TitleTurn[], indexes: rea
     const skipped = i - previous - 1;
     if (skipped > 0) lines.push(`[... ${skipped} earlier turn${skipped === 1 ? '' : 's'} omitted ...]`);
     lines.push(
-      `${turns[i].role === 'user' ? 'User' : 'Assistant'}: ${truncateRunes(turns[i].text, perTurn)}`,
+      `${turns[i].role === 'user' ? 'User' : 'Assistant'}: ${ellipsizeRunes(turns[i].text, perTurn)}`,
     );
     previous = i;
   }
-  return truncateRunes(lines.join('\n\n'), MAX_CONVERSATION_RUNES);
+  return ellipsizeRunes(lines.join('\n\n'), MAX_CONVERSATION_RUNES);
 }
 
 /** The user prompt of a manual title: the conversation sample and the latest user message. */
@@ -145,7 +138,7 @@ export function renderManualTitlePrompt(turns: readonly TitleTurn[]): string {
     '## Conversation sample',
     conversation,
     '## Latest user message',
-    latest ? truncateRunes(latest.text, MAX_LATEST_MESSAGE_RUNES) : '(none)',
+    latest ? ellipsizeRunes(latest.text, MAX_LATEST_MESSAGE_RUNES) : '(none)',
     '## Task',
     'Reply with the title of the whole conversation.',
   ].join('\n\n');
@@ -205,16 +198,16 @@ export class ChatTitles {
   async maybeGenerate(
     chatId: string,
     chatModel: TurnModel,
-    opts: { answerId?: number | string; signal?: AbortSignal } = {},
+    opts: { answerId: number | string; signal?: AbortSignal },
   ): Promise<void> {
     try {
       const [chat] = await this.ds.query(`SELECT title FROM chats WHERE id = $1`, [chatId]);
       const rows: { role: string; content: ChatMessagePart[] | null }[] = await this.ds.query(
         `SELECT role, content FROM chat_messages
           WHERE chat_id = $1 AND NOT deleted AND visibility IN ('user', 'both') AND role IN ('user', 'assistant', 'tool')
-            AND ($2::bigint IS NULL OR id <= $2::bigint)
+            AND id <= $2::bigint
           ORDER BY id LIMIT 3`,
-        [chatId, opts.answerId === undefined ? null : String(opts.answerId)],
+        [chatId, String(opts.answerId)],
       );
       const users = rows.filter((r) => r.role === 'user');
       if (!chat || users.length !== 1 || rows.length !== 2) return;
@@ -238,11 +231,10 @@ export class ChatTitles {
 
   /**
    * `POST title/regenerate`: generates a title from the conversation, records the call's
-   * usage and writes the title if it did not change meanwhile. Returns the chat as it is
-   * afterwards. 409 while the chat waits for a worker or another manual title change holds
+   * usage and writes the title if it did not change meanwhile. 409 while the chat waits for a worker or another manual title change holds
    * the lock; a failure of every model is a 502 naming the last error.
    */
-  async regenerate(chatId: string): Promise<Chat> {
+  async regenerate(chatId: string): Promise<void> {
     const lock = await this.acquireLock(chatId);
     try {
       const messages: { id: string; role: string; content: ChatMessagePart[] | null }[] = await this.ds.query(
@@ -255,7 +247,7 @@ export class ChatTitles {
         [chatId, MANUAL_WINDOW],
       );
       const turns = extractTitleTurns(messages);
-      if (turns.length === 0) return toChat(await this.readChat(chatId));
+      if (turns.length === 0) return;
       const before = await this.readChat(chatId);
       let chatModel: TurnModel | undefined;
       try {
@@ -286,7 +278,7 @@ export class ChatTitles {
           ChatErrors.titleRegenerationFailed,
           failure ?? 'No model of the configured providers can generate titles.',
         );
-      return toChat(await this.recordManualTitle(chatId, before.title, attempt));
+      await this.recordManualTitle(chatId, before.title, attempt);
     } finally {
       if (lock) await this.releaseLock(chatId, lock);
     }
@@ -349,7 +341,7 @@ export class ChatTitles {
    * model that answered when one is configured) and the title with its title_change event,
    * written only if the title is still `expected`.
    */
-  private async recordManualTitle(chatId: string, expected: string, attempt: TitleAttempt): Promise<ChatRow> {
+  private async recordManualTitle(chatId: string, expected: string, attempt: TitleAttempt): Promise<void> {
     const written = await inTransaction(this.ds, async (em) => {
       const [config] = await em.query(
         `SELECT id, options FROM chat_model_configs
@@ -382,7 +374,6 @@ export class ChatTitles {
       return this.updateTitle(em, chatId, expected, attempt.title);
     });
     if (written) this.outbox.kick();
-    return written ?? (await this.readChat(chatId));
   }
 
   /** Automatic titles: the title alone, if unchanged meanwhile. */

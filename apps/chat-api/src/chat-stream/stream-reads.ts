@@ -30,9 +30,15 @@ export async function readStreamSnapshot(
   return inTransaction(
     ds,
     async (em) => {
-      const [chat] = await queryRows<{ status: ChatStatus; worker_id: string | null }>(
+      const [chat] = await queryRows<{
+        status: ChatStatus;
+        worker_id: string | null;
+        newest_id: string | null;
+      }>(
         em,
-        `SELECT status, worker_id FROM chats WHERE id = $1::uuid`,
+        `SELECT status, worker_id,
+                (SELECT max(id)::text FROM chat_messages WHERE chat_id = $1::uuid AND NOT deleted) AS newest_id
+           FROM chats WHERE id = $1::uuid`,
         [chatId],
       );
       if (!chat) return undefined;
@@ -43,17 +49,12 @@ export async function readStreamSnapshot(
           ORDER BY id`,
         [chatId, afterId],
       );
-      const [newest] = await queryRows<{ id: string | null }>(
-        em,
-        `SELECT max(id)::text AS id FROM chat_messages WHERE chat_id = $1::uuid AND NOT deleted`,
-        [chatId],
-      );
       return {
         status: chat.status,
         workerId: chat.worker_id,
         messages: rows.map((r) => toChatMessage(toChatMessageRecord(r))),
         queue: await listQueuedMessages(em, chatId),
-        newestMessageId: newest?.id == null ? null : Number(newest.id),
+        newestMessageId: chat.newest_id == null ? null : Number(chat.newest_id),
       };
     },
     { isolation: 'REPEATABLE READ' },
